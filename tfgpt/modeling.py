@@ -1,0 +1,817 @@
+"""TFOpenAIGPTMainLayer and the four GPT-1 models (base, LM head, double heads, sequence classification).
+
+Names, arguments and numerics follow HF transformers' ``TFOpenAIGPT*`` classes; the models are Keras 3
+``keras.Model`` subclasses, so ``compile``/``fit``/``predict``/``save`` work as usual. One forward pass
+serves training, scoring and cached decoding: ``cache``/``cache_index`` are optional arguments of the
+same blocks.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Mapping, Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfgpt.configuration import OpenAIGPTConfig
+from tfgpt.layers import MASK_VALUE, Block, PositionEmbedding, TokenEmbedding
+from tfgpt.outputs import (
+    TFBaseModelOutput,
+    TFCausalLMOutput,
+    TFOpenAIGPTDoubleHeadsModelOutput,
+    TFSequenceClassifierOutput,
+)
+
+IGNORE_INDEX = -100
+
+_MAIN_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "position_ids", "head_mask",
+                "inputs_embeds", "output_attentions", "output_hidden_states", "return_dict")
+
+
+# --- input handling --------------------------------------------------------------------------------
+
+def _is_tensor_like(x):
+    return isinstance(x, (tf.Tensor, tf.Variable, np.ndarray, keras.KerasTensor)) or (
+        hasattr(x, "shape") and hasattr(x, "dtype")
+    )
+
+
+def unpack_inputs(names, first, kwargs):
+    """Merge a dict / list / tensor first argument with keyword arguments (HF's input conventions).
+
+    A dict is matched by key, a list or tuple of tensors by position in ``names``; anything else is
+    ``names[0]``. Unknown keys and a value given twice raise a ValueError naming the input.
+    """
+    values = {n: kwargs.pop(n, None) for n in names}
+    if kwargs:
+        raise TypeError(f"unexpected argument(s) {sorted(kwargs)}; expected {list(names)}")
+    if isinstance(first, Mapping):
+        for key, value in first.items():
+            if key not in values:
+                raise ValueError(f"unknown input {key!r}; expected one of {list(names)}")
+            if values[key] is not None:
+                raise ValueError(f"input {key!r} given both in the input dict and as a keyword")
+            values[key] = value
+    elif isinstance(first, (list, tuple)) and first and all(
+        v is None or _is_tensor_like(v) for v in first
+    ):
+        if len(first) > len(names):
+            raise ValueError(f"got {len(first)} positional inputs, at most {len(names)} expected: {list(names)}")
+        for key, value in zip(names, first):
+            if value is not None and values[key] is not None:
+                raise ValueError(f"input {key!r} given both in the input list and as a keyword")
+            if value is not None:
+                values[key] = value
+    elif first is not None:
+        if values[names[0]] is not None:
+            raise ValueError(f"input {names[0]!r} given twice")
+        values[names[0]] = first
+    return values
+
+
+def _int_tensor(x, name):
+    if x is None:
+        return None
+    x = tf.convert_to_tensor(x)
+    if x.dtype.is_floating:
+        x = tf.cast(x, tf.int32)
+    elif not x.dtype.is_integer:
+        raise TypeError(f"{name} must be integer ids, got dtype {x.dtype.name}")
+    return tf.cast(x, tf.int32) if x.dtype != tf.int32 else x
+
+
+def _check_range(x, low, high, name, what):
+    """Values of ``x`` must lie in [low, high): a ValueError now (eager) or an op error at run time."""
+    if isinstance(x, tf.Tensor) and hasattr(x, "numpy") and tf.executing_eagerly():
+        arr = x.numpy()
+        if arr.size:
+            bad = arr[(arr < low) | (arr >= high)]
+            if bad.size:
+                raise ValueError(f"{name} holds {bad.ravel()[0]}, outside [{low}, {high}) ({what})")
+        return []
+    return [
+        tf.debugging.assert_greater_equal(x, tf.cast(low, x.dtype),
+                                          message=f"{name} below {low} ({what})"),
+        tf.debugging.assert_less(x, tf.cast(high, x.dtype),
+                                 message=f"{name} outside [{low}, {high}) ({what})"),
+    ]
+
+
+def _check_shape(x, expected, name, expected_name):
+    """``x`` must have the shape ``expected`` (a 1-D int tensor); static check first."""
+    if x.shape.is_fully_defined() and tf.get_static_value(expected) is not None:
+        want = [int(v) for v in tf.get_static_value(expected)]
+        if list(x.shape) != want:
+            raise ValueError(f"{name} has shape {list(x.shape)}, expected {want} ({expected_name})")
+        return []
+    return [tf.debugging.assert_equal(tf.shape(x), expected,
+                                      message=f"{name} shape does not match {expected_name}")]
+
+
+def positions_from_mask(mask):
+    """Position ids [B, T] that count only real tokens (mask == 1), so left padding does not shift them.
+
+    Padding after the last real token keeps counting (right padding gives ``range(T)``, as without a
+    mask); padding before the first real token gets 0.
+    """
+    mask = tf.cast(mask, tf.int32)
+    count = tf.cumsum(mask, axis=-1)
+    leading = tf.reduce_sum(tf.cast(tf.equal(count, 0), tf.int32), axis=-1, keepdims=True)
+    steps = tf.range(tf.shape(mask)[-1], dtype=tf.int32)[None, :]
+    return tf.where(mask > 0, count - 1, tf.maximum(steps - leading, 0))
+
+
+def _as_config(config) -> OpenAIGPTConfig:
+    if isinstance(config, OpenAIGPTConfig):
+        return config
+    if isinstance(config, Mapping):
+        return OpenAIGPTConfig.from_dict(dict(config))
+    raise TypeError(f"config must be an OpenAIGPTConfig or a dict, got {type(config).__name__}")
+
+
+def _flag(value, default):
+    return default if value is None else bool(value)
+
+
+# --- the main layer --------------------------------------------------------------------------------
+
+@keras.saving.register_keras_serializable(package="tfgpt")
+class TFOpenAIGPTMainLayer(keras.layers.Layer):
+    """Embeddings and the stack of post-LN blocks; returns hidden states (no final layer norm).
+
+    Call with ``input_ids`` [..., S] (or ``inputs_embeds`` [..., S, E]); leading dims are flattened for
+    the blocks and restored in the outputs. For cached decoding pass ``cache`` (a list of per-layer
+    [B, 2, H, T, D] tensors, or one stacked [L, B, 2, H, T, D] tensor) and ``cache_index`` (where this
+    call's tokens go); ``attention_mask`` then covers the whole cache, [B, T].
+    """
+
+    def __init__(self, config, **kwargs):
+        kwargs.setdefault("name", "transformer")
+        super().__init__(**kwargs)
+        self.config = _as_config(config)
+        c = self.config
+        self.num_hidden_layers = c.n_layer
+        self.n_embd = c.n_embd
+        self.tokens_embed = TokenEmbedding(c.vocab_size, c.n_embd, c.initializer_range,
+                                           name="tokens_embed", dtype=self.dtype_policy)
+        self.positions_embed = PositionEmbedding(c.n_positions, c.n_embd, c.initializer_range,
+                                                 name="positions_embed", dtype=self.dtype_policy)
+        self.drop = keras.layers.Dropout(c.embd_pdrop, name="drop")
+        self.h = [Block(c, name=f"h_._{i}", dtype=self.dtype_policy) for i in range(c.n_layer)]
+
+    def build(self, input_shape=None):
+        self.tokens_embed.build()
+        self.positions_embed.build()
+        for block in self.h:
+            block.build()
+        self.built = True
+
+    def get_config(self):
+        return {**super().get_config(), "config": self.config.to_dict()}
+
+    def get_input_embeddings(self):
+        return self.tokens_embed
+
+    def call(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+             head_mask=None, inputs_embeds=None, output_attentions=None, output_hidden_states=None,
+             return_dict=None, training=False, cache=None, cache_index=None):
+        v = unpack_inputs(_MAIN_INPUTS, input_ids, dict(
+            attention_mask=attention_mask, token_type_ids=token_type_ids, position_ids=position_ids,
+            head_mask=head_mask, inputs_embeds=inputs_embeds, output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states, return_dict=return_dict))
+        return self._forward(**v, training=training, cache=cache, cache_index=cache_index)
+
+    def _forward(self, input_ids, attention_mask, token_type_ids, position_ids, head_mask,
+                 inputs_embeds, output_attentions, output_hidden_states, return_dict, training,
+                 cache, cache_index):
+        c = self.config
+        output_attentions = _flag(output_attentions, c.output_attentions)
+        output_hidden_states = _flag(output_hidden_states, c.output_hidden_states)
+        return_dict = _flag(return_dict, c.return_dict)
+        if input_ids is not None and inputs_embeds is not None:
+            raise ValueError("pass either input_ids or inputs_embeds, not both")
+        if input_ids is None and inputs_embeds is None:
+            raise ValueError("pass input_ids or inputs_embeds")
+        checks = []
+        if input_ids is not None:
+            input_ids = _int_tensor(input_ids, "input_ids")
+            if input_ids.shape.rank == 0:
+                raise ValueError("input_ids must have at least one dimension [..., sequence]")
+            input_shape = tf.shape(input_ids)
+            static_shape = input_ids.shape
+            ids = tf.reshape(input_ids, [-1, input_shape[-1]])  # (B, S)
+            checks += _check_range(ids, 0, c.vocab_size, "input_ids", f"vocab_size={c.vocab_size}")
+        else:
+            inputs_embeds = tf.convert_to_tensor(inputs_embeds)
+            if inputs_embeds.shape.rank is not None and inputs_embeds.shape.rank < 2:
+                raise ValueError("inputs_embeds must have shape [..., sequence, n_embd]")
+            if inputs_embeds.shape[-1] is not None and inputs_embeds.shape[-1] != c.n_embd:
+                raise ValueError(f"inputs_embeds last dim is {inputs_embeds.shape[-1]}, expected n_embd={c.n_embd}")
+            input_shape = tf.shape(inputs_embeds)[:-1]
+            static_shape = inputs_embeds.shape[:-1]
+            ids = None
+        seq_len = input_shape[-1]
+        flat = tf.stack([-1, seq_len])
+
+        # Cached decoding: keys span the cache (T), queries are this call's S tokens at cache_index.
+        stacked_cache = cache is not None and not isinstance(cache, (list, tuple))
+        if cache is not None:
+            layers_cache = tf.unstack(cache, num=c.n_layer, axis=0) if stacked_cache else list(cache)
+            if len(layers_cache) != c.n_layer:
+                raise ValueError(f"cache has {len(layers_cache)} layers, the model {c.n_layer}")
+            key_len = tf.shape(layers_cache[0])[3]
+            static_keys = layers_cache[0].shape[3]
+            start = tf.zeros([], tf.int32) if cache_index is None else tf.cast(cache_index, tf.int32)
+        else:
+            layers_cache = [None] * c.n_layer
+            key_len, static_keys, start = seq_len, static_shape[-1], tf.zeros([], tf.int32)
+        if static_keys is not None and static_keys > c.n_positions:
+            what = "cache length" if cache is not None else "sequence length"
+            raise ValueError(f"{what} {static_keys} is longer than n_positions={c.n_positions}")
+        if static_keys is None:
+            checks.append(tf.debugging.assert_less_equal(
+                key_len, c.n_positions, message=f"sequence longer than n_positions={c.n_positions}"))
+
+        if attention_mask is not None:
+            attention_mask = tf.convert_to_tensor(attention_mask)
+            if cache is not None:
+                checks += _check_shape(attention_mask, tf.stack([tf.reduce_prod(input_shape[:-1]), key_len]),
+                                       "attention_mask", "[batch, cache length]")
+                mask = attention_mask
+            else:
+                checks += _check_shape(attention_mask, input_shape, "attention_mask", "input shape")
+                mask = tf.reshape(attention_mask, flat)  # (B, S)
+            mask = tf.cast(mask, tf.float32)
+            padding_bias = ((1.0 - mask) * MASK_VALUE)[:, None, None, :]  # (B, 1, 1, T)
+        else:
+            padding_bias = None
+
+        if position_ids is None:
+            if attention_mask is not None:
+                position_ids = positions_from_mask(mask)  # (B, T)
+                if cache is not None:
+                    position_ids = tf.slice(position_ids, tf.stack([0, start]), tf.stack([-1, seq_len]))
+            else:
+                position_ids = (start + tf.range(seq_len, dtype=tf.int32))[None, :]
+        else:
+            position_ids = tf.reshape(_int_tensor(position_ids, "position_ids"), [-1, seq_len])
+            checks += _check_range(position_ids, 0, c.n_positions, "position_ids",
+                                   f"n_positions={c.n_positions}")
+
+        with tf.control_dependencies(checks):
+            if ids is not None:
+                inputs_embeds = self.tokens_embed(ids)  # (B, S, E)
+            else:
+                inputs_embeds = tf.cast(tf.reshape(inputs_embeds, [-1, seq_len, c.n_embd]),
+                                        self.compute_dtype)
+            hidden = inputs_embeds + self.positions_embed(position_ids)
+        if token_type_ids is not None:
+            token_type_ids = tf.reshape(_int_tensor(token_type_ids, "token_type_ids"), [-1, seq_len])
+            tt_checks = _check_range(token_type_ids, 0, c.vocab_size, "token_type_ids",
+                                     "token types index the token table")
+            with tf.control_dependencies(tt_checks):
+                hidden = hidden + self.tokens_embed(token_type_ids)
+        hidden = self.drop(hidden, training=training)  # (B, S, E)
+
+        q_pos = start + tf.range(seq_len, dtype=tf.int32)
+        k_pos = tf.range(key_len, dtype=tf.int32)
+        causal = k_pos[None, :] <= q_pos[:, None]  # (S, T)
+
+        if head_mask is not None:
+            head_mask = tf.cast(tf.convert_to_tensor(head_mask), tf.float32)
+            if head_mask.shape.rank == 1:
+                head_mask = tf.tile(head_mask[None, :], [c.n_layer, 1])
+            head_mask = head_mask[:, None, :, None, None]  # (L, 1, H, 1, 1)
+
+        out_shape = tf.concat([input_shape, [c.n_embd]], axis=0)
+        all_hidden, all_attn, new_cache = [], [], []
+        for i, block in enumerate(self.h):
+            if output_hidden_states:
+                all_hidden.append(tf.reshape(hidden, out_shape))
+            hidden, probs, layer_cache = block(
+                hidden, causal, padding_bias=padding_bias,
+                head_mask=None if head_mask is None else head_mask[i],
+                cache=layers_cache[i], cache_index=start, training=training)
+            new_cache.append(layer_cache)
+            if output_attentions:
+                all_attn.append(probs)
+        hidden = tf.reshape(hidden, out_shape)
+        if output_hidden_states:
+            all_hidden.append(hidden)
+        if output_attentions:
+            attn_shape = tf.concat([input_shape[:-1], tf.shape(all_attn[0])[1:]], axis=0)
+            all_attn = [tf.reshape(a, attn_shape) for a in all_attn]
+        if cache is not None:
+            new_cache = tf.stack(new_cache, axis=0) if stacked_cache else tuple(new_cache)
+        out = TFBaseModelOutput(
+            last_hidden_state=hidden,
+            hidden_states=tuple(all_hidden) if output_hidden_states else None,
+            attentions=tuple(all_attn) if output_attentions else None,
+            cache=new_cache if cache is not None else None,
+        )
+        return out if return_dict else out.to_tuple()
+
+
+# --- losses ------------------------------------------------------------------------------------------
+
+def causal_lm_loss(labels, logits):
+    """HF's LM loss: logits at t predict labels at t+1, -100 ignored, mean over counted tokens."""
+    labels = _int_tensor(labels, "labels")
+    logits = tf.cast(logits, tf.float32)
+    shift_logits = tf.reshape(logits[..., :-1, :], [-1, tf.shape(logits)[-1]])
+    shift_labels = tf.reshape(labels[..., 1:], [-1])
+    return _masked_ce(shift_labels, shift_logits)
+
+
+def _masked_ce(labels, logits):
+    keep = tf.not_equal(labels, IGNORE_INDEX)
+    safe = tf.where(keep, labels, 0)
+    ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=safe, logits=logits)
+    keep = tf.cast(keep, tf.float32)
+    return tf.reduce_sum(ce * keep) / tf.maximum(tf.reduce_sum(keep), 1.0)
+
+
+def classification_loss(labels, logits, num_labels, problem_type=None):
+    """HF's sequence-classification loss: MSE (num_labels == 1), CE (int labels) or BCE (multi-label)."""
+    logits = tf.cast(logits, tf.float32)
+    labels = tf.convert_to_tensor(labels)
+    if problem_type is None:
+        if num_labels == 1:
+            problem_type = "regression"
+        elif labels.dtype.is_integer:
+            problem_type = "single_label_classification"
+        else:
+            problem_type = "multi_label_classification"
+    if problem_type == "regression":
+        labels = tf.cast(labels, tf.float32)
+        if num_labels == 1:
+            return tf.reduce_mean(tf.square(tf.reshape(logits, [-1]) - tf.reshape(labels, [-1])))
+        return tf.reduce_mean(tf.square(logits - labels))
+    if problem_type == "single_label_classification":
+        return _masked_ce(tf.reshape(_int_tensor(labels, "labels"), [-1]),
+                          tf.reshape(logits, [-1, num_labels]))
+    labels = tf.cast(labels, tf.float32)
+    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits))
+
+
+# --- the models --------------------------------------------------------------------------------------
+
+class TFOpenAIGPTPreTrainedModel(keras.Model):
+    """Shared plumbing: config handling, serialization, checkpoints, embeddings and Keras training."""
+
+    _input_names: tuple = _MAIN_INPUTS
+
+    def __init__(self, config, *inputs, **kwargs):
+        super().__init__(*inputs, **kwargs)
+        self.config = _as_config(config)
+
+    # Keras serialization: get_config mirrors __init__.
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": keras.saving.serialize_keras_object(self.dtype_policy),
+            "config": self.config.to_dict(),
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        return cls(**config)
+
+    def _build_all(self):
+        """Create every variable now, so weights exist before the first call (loading, summary)."""
+        self.build()
+
+    # --- checkpoints -----------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
+        """Load config and weights from a folder or hub id (safetensors, tf_model.h5, original release)."""
+        from tfgpt import checkpoints
+
+        return checkpoints.from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs)
+
+    def save_pretrained(self, save_directory, safe_serialization=False, max_shard_size="10GB", **kwargs):
+        """Write config.json + tf_model.h5 (HF's layout) or model.safetensors (PyTorch names)."""
+        from tfgpt import checkpoints
+
+        return checkpoints.save_pretrained(self, save_directory, safe_serialization=safe_serialization,
+                                           max_shard_size=max_shard_size, **kwargs)
+
+    def hf_weight_map(self) -> "OrderedDict[str, keras.Variable]":
+        """HF PyTorch parameter name -> variable, in the order HF's tf_model.h5 stores them."""
+        prefix = "" if self.base_model_prefix_is_root else "transformer."
+        out = OrderedDict()
+        t = self.transformer
+        out[prefix + "positions_embed.weight"] = t.positions_embed.embeddings
+        out[prefix + "tokens_embed.weight"] = t.tokens_embed.weight
+        for i, block in enumerate(t.h):
+            p = f"{prefix}h.{i}."
+            out[p + "attn.c_attn.weight"] = block.attn.c_attn.weight
+            out[p + "attn.c_attn.bias"] = block.attn.c_attn.bias
+            out[p + "attn.c_proj.weight"] = block.attn.c_proj.weight
+            out[p + "attn.c_proj.bias"] = block.attn.c_proj.bias
+            out[p + "ln_1.weight"] = block.ln_1.gamma
+            out[p + "ln_1.bias"] = block.ln_1.beta
+            out[p + "mlp.c_fc.weight"] = block.mlp.c_fc.weight
+            out[p + "mlp.c_fc.bias"] = block.mlp.c_fc.bias
+            out[p + "mlp.c_proj.weight"] = block.mlp.c_proj.weight
+            out[p + "mlp.c_proj.bias"] = block.mlp.c_proj.bias
+            out[p + "ln_2.weight"] = block.ln_2.gamma
+            out[p + "ln_2.bias"] = block.ln_2.beta
+        out.update(self._head_weight_map())
+        return out
+
+    base_model_prefix_is_root = False
+
+    def _head_weight_map(self):
+        return OrderedDict()
+
+    # --- embeddings ------------------------------------------------------------------------------------
+    def get_input_embeddings(self):
+        return self.transformer.tokens_embed
+
+    def get_output_embeddings(self):
+        return None
+
+    def resize_token_embeddings(self, new_num_tokens: Optional[int] = None):
+        """Grow or shrink the token table (and the tied head); new rows ~ N(0, initializer_range)."""
+        emb = self.transformer.tokens_embed
+        if new_num_tokens is None or new_num_tokens == emb.vocab_size:
+            return emb
+        if new_num_tokens <= 0:
+            raise ValueError(f"new_num_tokens must be positive, got {new_num_tokens}")
+        if self.config.pad_token_id is not None and self.config.pad_token_id >= new_num_tokens:
+            raise ValueError(f"pad_token_id {self.config.pad_token_id} would fall outside {new_num_tokens} tokens")
+        old = emb.weight.numpy()
+        rng = np.random.default_rng()
+        new = rng.normal(0.0, self.config.initializer_range, (new_num_tokens, old.shape[1])).astype(old.dtype)
+        n = min(new_num_tokens, old.shape[0])
+        new[:n] = old[:n]
+        del emb.weight
+        emb._tracker.unlock()
+        try:
+            emb.weight = emb.add_weight(name="weight", shape=new.shape, initializer="zeros",
+                                        dtype=emb.variable_dtype)
+        finally:
+            emb._tracker.lock()
+        emb.weight.assign(new)
+        emb.vocab_size = new_num_tokens
+        self.config.vocab_size = new_num_tokens
+        # compiled step functions captured the old variable
+        self.train_function = self.test_function = self.predict_function = None
+        self._forget_compiled()
+        return emb
+
+    def _forget_compiled(self):
+        for attr in ("_generate_cache",):
+            if hasattr(self, attr):
+                getattr(self, attr).clear()
+
+    # --- Keras training: the model's own loss when compile() got none -----------------------------------
+    def _primary_logits(self, y_pred):
+        return y_pred["logits"] if isinstance(y_pred, Mapping) else y_pred
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        if self._compile_loss is not None:
+            return super().compute_loss(x, y, self._primary_logits(y_pred), sample_weight, training)
+        if y is not None:
+            loss = self.hf_compute_loss(y, y_pred)
+        else:
+            loss = self.training_objective(y_pred)
+            if loss is None:
+                raise ValueError(
+                    "no labels: put them in the input dict (e.g. 'labels') or pass them as y, "
+                    "or compile() with a loss"
+                )
+        if self.losses:
+            loss = loss + tf.add_n([tf.cast(l, loss.dtype) for l in self.losses])
+        return loss
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        return super().compute_metrics(x, y, self._primary_logits(y_pred), sample_weight)
+
+    def training_objective(self, outputs):
+        """The scalar that fit() minimises when the labels came inside the inputs."""
+        return outputs.get("loss") if isinstance(outputs, Mapping) else None
+
+    def hf_compute_loss(self, labels, outputs):
+        raise NotImplementedError(f"{type(self).__name__} has no loss of its own")
+
+    def _finish(self, out, return_dict):
+        return out if _flag(return_dict, self.config.return_dict) else out.to_tuple()
+
+
+@keras.saving.register_keras_serializable(package="tfgpt")
+class TFOpenAIGPTModel(TFOpenAIGPTPreTrainedModel):
+    """The bare GPT-1 transformer: hidden states, no head."""
+
+    base_model_prefix_is_root = True
+
+    def __init__(self, config, *inputs, **kwargs):
+        super().__init__(config, *inputs, **kwargs)
+        self.transformer = TFOpenAIGPTMainLayer(self.config, name="transformer", dtype=self.dtype_policy)
+        self._build_all()
+
+    def build(self, input_shape=None):
+        self.transformer.build()
+        self.built = True
+
+    def call(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+             head_mask=None, inputs_embeds=None, output_attentions=None, output_hidden_states=None,
+             return_dict=None, training=False, cache=None, cache_index=None):
+        v = unpack_inputs(_MAIN_INPUTS, input_ids, dict(
+            attention_mask=attention_mask, token_type_ids=token_type_ids, position_ids=position_ids,
+            head_mask=head_mask, inputs_embeds=inputs_embeds, output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states, return_dict=return_dict))
+        v["return_dict"] = _flag(v["return_dict"], self.config.return_dict)
+        return self.transformer(**v, training=training, cache=cache, cache_index=cache_index)
+
+
+_LM_INPUTS = _MAIN_INPUTS[:6] + ("labels",) + _MAIN_INPUTS[6:]
+
+
+@keras.saving.register_keras_serializable(package="tfgpt")
+class TFOpenAIGPTLMHeadModel(TFOpenAIGPTPreTrainedModel):
+    """GPT-1 with the language-modelling head tied to the token table (no bias)."""
+
+    def __init__(self, config, *inputs, **kwargs):
+        super().__init__(config, *inputs, **kwargs)
+        self.transformer = TFOpenAIGPTMainLayer(self.config, name="transformer", dtype=self.dtype_policy)
+        self._build_all()
+
+    def build(self, input_shape=None):
+        self.transformer.build()
+        self.built = True
+
+    def get_output_embeddings(self):
+        return self.transformer.tokens_embed
+
+    def call(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+             head_mask=None, inputs_embeds=None, labels=None, output_attentions=None,
+             output_hidden_states=None, return_dict=None, training=False, cache=None,
+             cache_index=None):
+        v = unpack_inputs(_LM_INPUTS, input_ids, dict(
+            attention_mask=attention_mask, token_type_ids=token_type_ids, position_ids=position_ids,
+            head_mask=head_mask, inputs_embeds=inputs_embeds, labels=labels,
+            output_attentions=output_attentions, output_hidden_states=output_hidden_states,
+            return_dict=return_dict))
+        labels, return_dict = v.pop("labels"), v.pop("return_dict")
+        t = self.transformer(**v, return_dict=True, training=training, cache=cache,
+                             cache_index=cache_index)
+        logits = tf.cast(self.transformer.tokens_embed.attend(t.last_hidden_state), tf.float32)
+        loss = causal_lm_loss(labels, logits) if labels is not None else None
+        out = TFCausalLMOutput(loss=loss, logits=logits, hidden_states=t.hidden_states,
+                               attentions=t.attentions, cache=t.cache)
+        return self._finish(out, return_dict)
+
+    def hf_compute_loss(self, labels, outputs):
+        if isinstance(labels, Mapping):
+            labels = labels["labels"]
+        return causal_lm_loss(labels, outputs["logits"])
+
+    def generate(self, input_ids, **kwargs):
+        """Generate continuations with one XLA-compiled decode loop (see tfgpt.generation)."""
+        from tfgpt.generation import generate
+
+        return generate(self, input_ids, **kwargs)
+
+
+@keras.saving.register_keras_serializable(package="tfgpt")
+class SequenceSummary(keras.layers.Layer):
+    """HF's SequenceSummary: pick (cls_index / last / first / mean), dropout, project, activate."""
+
+    def __init__(self, config, **kwargs):
+        super().__init__(**kwargs)
+        c = _as_config(config)
+        self.config = c
+        self.summary_type = c.summary_type
+        self.has_proj = bool(c.summary_use_proj)
+        if self.has_proj:
+            n = c.num_labels if (c.summary_proj_to_labels and c.num_labels > 0) else c.n_embd
+            self.summary = keras.layers.Dense(
+                n, kernel_initializer=keras.initializers.RandomNormal(stddev=c.initializer_range),
+                name="summary", dtype=self.dtype_policy)
+        act = c.summary_activation
+        self.activation = None if act in (None, "linear") else keras.activations.get(
+            {"gelu": "gelu"}.get(act, act))
+        self.first_dropout = keras.layers.Dropout(c.summary_first_dropout or 0.0, name="first_dropout")
+        self.last_dropout = keras.layers.Dropout(getattr(c, "summary_last_dropout", 0.0) or 0.0,
+                                                 name="last_dropout")
+
+    def build(self, input_shape=None):
+        if self.has_proj:
+            self.summary.build((None, self.config.n_embd))
+        self.built = True
+
+    def get_config(self):
+        return {**super().get_config(), "config": self.config.to_dict()}
+
+    def call(self, hidden, cls_index=None, training=False):
+        # hidden (..., S, E); cls_index (...) or None
+        if self.summary_type == "last":
+            out = hidden[..., -1, :]
+        elif self.summary_type == "first":
+            out = hidden[..., 0, :]
+        elif self.summary_type == "mean":
+            out = tf.reduce_mean(hidden, axis=-2)
+        else:  # cls_index
+            seq_len = tf.shape(hidden)[-2]
+            if cls_index is None:
+                cls_index = tf.fill(tf.shape(hidden)[:-2], seq_len - 1)
+            cls_index = _int_tensor(cls_index, "mc_token_ids")
+            out = tf.gather(hidden, cls_index, batch_dims=cls_index.shape.rank, axis=cls_index.shape.rank)
+        out = self.first_dropout(out, training=training)
+        if self.has_proj:
+            out = self.summary(out)
+        if self.activation is not None:
+            out = self.activation(out)
+        return self.last_dropout(out, training=training)
+
+
+_DH_INPUTS = _MAIN_INPUTS[:6] + ("mc_token_ids", "labels", "mc_labels") + _MAIN_INPUTS[6:]
+
+
+@keras.saving.register_keras_serializable(package="tfgpt")
+class TFOpenAIGPTDoubleHeadsModel(TFOpenAIGPTPreTrainedModel):
+    """GPT-1 with an LM head and a multiple-choice head over [B, C, S] inputs.
+
+    ``loss`` is the LM loss and ``mc_loss`` the multiple-choice loss, as in HF; ``fit`` minimises
+    ``mc_loss + lm_coef * loss`` (GPT-1 fine-tuned with lm_coef = 0.5).
+    """
+
+    def __init__(self, config, *inputs, lm_coef: float = 0.5, **kwargs):
+        super().__init__(config, *inputs, **kwargs)
+        self.lm_coef = float(lm_coef)
+        self.transformer = TFOpenAIGPTMainLayer(self.config, name="transformer", dtype=self.dtype_policy)
+        self.multiple_choice_head = SequenceSummary(self.config, name="multiple_choice_head",
+                                                    dtype=self.dtype_policy)
+        self._build_all()
+
+    def build(self, input_shape=None):
+        self.transformer.build()
+        self.multiple_choice_head.build()
+        self.built = True
+
+    def get_config(self):
+        return {**super().get_config(), "lm_coef": self.lm_coef}
+
+    def get_output_embeddings(self):
+        return self.transformer.tokens_embed
+
+    def _head_weight_map(self):
+        head = self.multiple_choice_head
+        if not head.has_proj:
+            return OrderedDict()
+        return OrderedDict([("multiple_choice_head.summary.weight", head.summary.kernel),
+                            ("multiple_choice_head.summary.bias", head.summary.bias)])
+
+    def call(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+             head_mask=None, inputs_embeds=None, mc_token_ids=None, labels=None, mc_labels=None,
+             output_attentions=None, output_hidden_states=None, return_dict=None, training=False,
+             cache=None, cache_index=None):
+        v = unpack_inputs(_DH_INPUTS, input_ids, dict(
+            attention_mask=attention_mask, token_type_ids=token_type_ids, position_ids=position_ids,
+            head_mask=head_mask, inputs_embeds=inputs_embeds, mc_token_ids=mc_token_ids,
+            labels=labels, mc_labels=mc_labels, output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states, return_dict=return_dict))
+        mc_token_ids, labels, mc_labels = v.pop("mc_token_ids"), v.pop("labels"), v.pop("mc_labels")
+        return_dict = v.pop("return_dict")
+        t = self.transformer(**v, return_dict=True, training=training, cache=cache,
+                             cache_index=cache_index)
+        hidden = t.last_hidden_state  # (B, C, S, E)
+        logits = tf.cast(self.transformer.tokens_embed.attend(hidden), tf.float32)  # (B, C, S, V)
+        if cache is not None:
+            mc_logits = None
+        else:
+            if mc_token_ids is not None:
+                mc_token_ids = _int_tensor(mc_token_ids, "mc_token_ids")
+                seq_len = tf.shape(hidden)[-2]
+                static_len = hidden.shape[-2]
+                checks = _check_range(mc_token_ids, 0, static_len if static_len is not None else seq_len,
+                                      "mc_token_ids", "must index a position of the sequence")
+                with tf.control_dependencies(checks):
+                    mc_token_ids = tf.identity(mc_token_ids)
+            mc_logits = self.multiple_choice_head(hidden, mc_token_ids, training=training)
+            mc_logits = tf.cast(tf.squeeze(mc_logits, -1) if mc_logits.shape[-1] == 1 else mc_logits,
+                                tf.float32)  # (B, C)
+        loss = causal_lm_loss(labels, logits) if labels is not None else None
+        mc_loss = None
+        if mc_labels is not None:
+            mc_loss = _masked_ce(tf.reshape(_int_tensor(mc_labels, "mc_labels"), [-1]),
+                                 tf.reshape(mc_logits, [-1, tf.shape(mc_logits)[-1]]))
+        out = TFOpenAIGPTDoubleHeadsModelOutput(loss=loss, mc_loss=mc_loss, logits=logits,
+                                                mc_logits=mc_logits, hidden_states=t.hidden_states,
+                                                attentions=t.attentions, cache=t.cache)
+        return self._finish(out, return_dict)
+
+    def _primary_logits(self, y_pred):
+        return y_pred["mc_logits"] if isinstance(y_pred, Mapping) else y_pred
+
+    def training_objective(self, outputs):
+        lm, mc = outputs.get("loss"), outputs.get("mc_loss")
+        if lm is not None and mc is not None:
+            return mc + self.lm_coef * lm
+        return mc if mc is not None else lm
+
+    def hf_compute_loss(self, labels, outputs):
+        if isinstance(labels, Mapping):
+            total = None
+            if labels.get("mc_labels") is not None:
+                total = _masked_ce(tf.reshape(_int_tensor(labels["mc_labels"], "mc_labels"), [-1]),
+                                   tf.reshape(outputs["mc_logits"], [-1, tf.shape(outputs["mc_logits"])[-1]]))
+            if labels.get("labels") is not None:
+                lm = causal_lm_loss(labels["labels"], outputs["logits"])
+                total = lm if total is None else total + self.lm_coef * lm
+            if total is None:
+                raise ValueError("label dict needs 'mc_labels' and/or 'labels'")
+            return total
+        mc_logits = outputs["mc_logits"]
+        return _masked_ce(tf.reshape(_int_tensor(labels, "mc_labels"), [-1]),
+                          tf.reshape(mc_logits, [-1, tf.shape(mc_logits)[-1]]))
+
+    def generate(self, input_ids, **kwargs):
+        """Generate with the LM head (see tfgpt.generation)."""
+        from tfgpt.generation import generate
+
+        return generate(self, input_ids, **kwargs)
+
+
+_SC_INPUTS = _MAIN_INPUTS[:6] + ("labels",) + _MAIN_INPUTS[6:]
+
+
+@keras.saving.register_keras_serializable(package="tfgpt")
+class TFOpenAIGPTForSequenceClassification(TFOpenAIGPTPreTrainedModel):
+    """GPT-1 with a bias-free linear ``score`` on the last non-pad token (left padding included)."""
+
+    def __init__(self, config, *inputs, **kwargs):
+        super().__init__(config, *inputs, **kwargs)
+        self.num_labels = self.config.num_labels
+        self.transformer = TFOpenAIGPTMainLayer(self.config, name="transformer", dtype=self.dtype_policy)
+        self.score = keras.layers.Dense(
+            self.num_labels, use_bias=False, name="score", dtype=self.dtype_policy,
+            kernel_initializer=keras.initializers.RandomNormal(stddev=self.config.initializer_range))
+        self._build_all()
+
+    def build(self, input_shape=None):
+        self.transformer.build()
+        self.score.build((None, self.config.n_embd))
+        self.built = True
+
+    def _head_weight_map(self):
+        return OrderedDict([("score.weight", self.score.kernel)])
+
+    def call(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+             head_mask=None, inputs_embeds=None, labels=None, output_attentions=None,
+             output_hidden_states=None, return_dict=None, training=False):
+        v = unpack_inputs(_SC_INPUTS, input_ids, dict(
+            attention_mask=attention_mask, token_type_ids=token_type_ids, position_ids=position_ids,
+            head_mask=head_mask, inputs_embeds=inputs_embeds, labels=labels,
+            output_attentions=output_attentions, output_hidden_states=output_hidden_states,
+            return_dict=return_dict))
+        labels, return_dict = v.pop("labels"), v.pop("return_dict")
+        t = self.transformer(**v, return_dict=True, training=training)
+        hidden = t.last_hidden_state  # (B, S, E)
+        seq_len = tf.shape(hidden)[1]
+        pad = self.config.pad_token_id
+        checks = []
+        if v["input_ids"] is not None and pad is not None:
+            ids = _int_tensor(v["input_ids"], "input_ids")
+            steps = tf.range(seq_len, dtype=tf.int32)[None, :]
+            last = tf.argmax(steps * tf.cast(tf.not_equal(ids, pad), tf.int32), axis=-1,
+                             output_type=tf.int32)  # (B,)
+        else:
+            if v["input_ids"] is not None:
+                batch = hidden.shape[0]
+                if batch is not None and batch > 1:
+                    raise ValueError("cannot pool batch size > 1 without config.pad_token_id: set "
+                                     "pad_token_id so the last real token of each row can be found")
+                if batch is None:
+                    checks.append(tf.debugging.assert_less_equal(
+                        tf.shape(hidden)[0], 1,
+                        message="cannot pool batch size > 1 without config.pad_token_id"))
+            last = tf.fill([tf.shape(hidden)[0]], seq_len - 1)
+        with tf.control_dependencies(checks):
+            pooled = tf.gather(hidden, last, batch_dims=1, axis=1)  # (B, E)
+        logits = tf.cast(self.score(pooled), tf.float32)  # (B, num_labels)
+        loss = None
+        if labels is not None:
+            loss = classification_loss(labels, logits, self.num_labels, self.config.problem_type)
+        out = TFSequenceClassifierOutput(loss=loss, logits=logits, hidden_states=t.hidden_states,
+                                         attentions=t.attentions)
+        return self._finish(out, return_dict)
+
+    def hf_compute_loss(self, labels, outputs):
+        if isinstance(labels, Mapping):
+            labels = labels["labels"]
+        return classification_loss(labels, outputs["logits"], self.num_labels, self.config.problem_type)
+
+
+MODEL_CLASSES = {
+    "OpenAIGPTModel": TFOpenAIGPTModel,
+    "OpenAIGPTLMHeadModel": TFOpenAIGPTLMHeadModel,
+    "OpenAIGPTDoubleHeadsModel": TFOpenAIGPTDoubleHeadsModel,
+    "OpenAIGPTForSequenceClassification": TFOpenAIGPTForSequenceClassification,
+}
