@@ -148,8 +148,9 @@ class Attention(keras.layers.Layer):
         self.head_dim = n_embd // n_head
         self.c_attn = Conv1D(3 * n_embd, n_embd, initializer_range, name="c_attn", dtype=self.dtype_policy)
         self.c_proj = Conv1D(n_embd, n_embd, initializer_range, name="c_proj", dtype=self.dtype_policy)
-        self.attn_dropout = keras.layers.Dropout(attn_pdrop, name="attn_dropout")
-        self.resid_dropout = keras.layers.Dropout(resid_pdrop, name="resid_dropout")
+        policy = self.dtype_policy
+        self.attn_dropout = keras.layers.Dropout(attn_pdrop, name="attn_dropout", dtype=policy)
+        self.resid_dropout = keras.layers.Dropout(resid_pdrop, name="resid_dropout", dtype=policy)
 
     def build(self, input_shape=None):
         self.c_attn.build()
@@ -177,7 +178,7 @@ class Attention(keras.layers.Layer):
         scores = tf.cast(tf.matmul(q, k, transpose_b=True), tf.float32)  # (B, H, S, T)
         scores = tf.where(causal, scores, MASK_VALUE)
         if padding_bias is not None:
-            scores = scores + padding_bias
+            scores = scores + tf.cast(padding_bias, tf.float32)  # Keras may autocast it
         probs = tf.nn.softmax(scores, axis=-1)
         if head_mask is not None:
             probs = probs * tf.cast(head_mask, probs.dtype)
@@ -204,7 +205,7 @@ class MLP(keras.layers.Layer):
         self.act = get_activation(afn)
         self.c_fc = Conv1D(n_state, n_embd, initializer_range, name="c_fc", dtype=self.dtype_policy)
         self.c_proj = Conv1D(n_embd, n_state, initializer_range, name="c_proj", dtype=self.dtype_policy)
-        self.dropout = keras.layers.Dropout(resid_pdrop, name="dropout")
+        self.dropout = keras.layers.Dropout(resid_pdrop, name="dropout", dtype=self.dtype_policy)
 
     def build(self, input_shape=None):
         self.c_fc.build()

@@ -158,7 +158,7 @@ class TFOpenAIGPTMainLayer(keras.layers.Layer):
                                            name="tokens_embed", dtype=self.dtype_policy)
         self.positions_embed = PositionEmbedding(c.n_positions, c.n_embd, c.initializer_range,
                                                  name="positions_embed", dtype=self.dtype_policy)
-        self.drop = keras.layers.Dropout(c.embd_pdrop, name="drop")
+        self.drop = keras.layers.Dropout(c.embd_pdrop, name="drop", dtype=self.dtype_policy)
         self.h = [Block(c, name=f"h_._{i}", dtype=self.dtype_policy) for i in range(c.n_layer)]
 
     def build(self, input_shape=None):
@@ -597,9 +597,10 @@ class SequenceSummary(keras.layers.Layer):
         act = c.summary_activation
         self.activation = None if act in (None, "linear") else keras.activations.get(
             {"gelu": "gelu"}.get(act, act))
-        self.first_dropout = keras.layers.Dropout(c.summary_first_dropout or 0.0, name="first_dropout")
+        self.first_dropout = keras.layers.Dropout(c.summary_first_dropout or 0.0, name="first_dropout",
+                                                  dtype=self.dtype_policy)
         self.last_dropout = keras.layers.Dropout(getattr(c, "summary_last_dropout", 0.0) or 0.0,
-                                                 name="last_dropout")
+                                                 name="last_dropout", dtype=self.dtype_policy)
 
     def build(self, input_shape=None):
         if self.has_proj:
