@@ -82,6 +82,22 @@ def _int_tensor(x, name):
     return tf.cast(x, tf.int32) if x.dtype != tf.int32 else x
 
 
+def _in_xla() -> bool:
+    """True while tracing for XLA (jit_compile), where assert ops are dropped with a warning."""
+    try:
+        from tensorflow.python.framework import ops
+        from tensorflow.python.ops import control_flow_util
+
+        return bool(control_flow_util.GraphOrParentsInXlaContext(ops.get_default_graph()))
+    except Exception:  # pragma: no cover - private API moved
+        return False
+
+
+def _assert(make):
+    """Build run-time checks with ``make()`` unless the graph is compiled by XLA."""
+    return [] if _in_xla() else make()
+
+
 def _check_range(x, low, high, name, what):
     """Values of ``x`` must lie in [low, high): a ValueError now (eager) or an op error at run time."""
     if isinstance(x, tf.Tensor) and hasattr(x, "numpy") and tf.executing_eagerly():
@@ -91,12 +107,12 @@ def _check_range(x, low, high, name, what):
             if bad.size:
                 raise ValueError(f"{name} holds {bad.ravel()[0]}, outside [{low}, {high}) ({what})")
         return []
-    return [
+    return _assert(lambda: [
         tf.debugging.assert_greater_equal(x, tf.cast(low, x.dtype),
                                           message=f"{name} below {low} ({what})"),
         tf.debugging.assert_less(x, tf.cast(high, x.dtype),
                                  message=f"{name} outside [{low}, {high}) ({what})"),
-    ]
+    ])
 
 
 def _check_shape(x, expected, name, expected_name):
@@ -106,8 +122,8 @@ def _check_shape(x, expected, name, expected_name):
         if list(x.shape) != want:
             raise ValueError(f"{name} has shape {list(x.shape)}, expected {want} ({expected_name})")
         return []
-    return [tf.debugging.assert_equal(tf.shape(x), expected,
-                                      message=f"{name} shape does not match {expected_name}")]
+    return _assert(lambda: [tf.debugging.assert_equal(
+        tf.shape(x), expected, message=f"{name} shape does not match {expected_name}")])
 
 
 def positions_from_mask(mask):
@@ -231,8 +247,8 @@ class TFOpenAIGPTMainLayer(keras.layers.Layer):
             what = "cache length" if cache is not None else "sequence length"
             raise ValueError(f"{what} {static_keys} is longer than n_positions={c.n_positions}")
         if static_keys is None:
-            checks.append(tf.debugging.assert_less_equal(
-                key_len, c.n_positions, message=f"sequence longer than n_positions={c.n_positions}"))
+            checks += _assert(lambda: [tf.debugging.assert_less_equal(
+                key_len, c.n_positions, message=f"sequence longer than n_positions={c.n_positions}")])
 
         if attention_mask is not None:
             attention_mask = tf.convert_to_tensor(attention_mask)
@@ -488,10 +504,21 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
                 )
         if self.losses:
             loss = loss + tf.add_n([tf.cast(l, loss.dtype) for l in self.losses])
-        return loss
+        # Keras sums gradients over replicas and reports loss x replicas (as for compiled losses).
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        return loss / replicas if replicas > 1 else loss
+
+    def _primary_labels(self, x, y):
+        """The labels compiled metrics compare with the primary logits: y, or those in the inputs."""
+        if isinstance(y, Mapping):
+            return y.get("labels")
+        if y is None and isinstance(x, Mapping):
+            return x.get("labels")
+        return y
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        return super().compute_metrics(x, y, self._primary_logits(y_pred), sample_weight)
+        return super().compute_metrics(x, self._primary_labels(x, y), self._primary_logits(y_pred),
+                                       sample_weight)
 
     def training_objective(self, outputs):
         """The scalar that fit() minimises when the labels came inside the inputs."""
@@ -711,6 +738,13 @@ class TFOpenAIGPTDoubleHeadsModel(TFOpenAIGPTPreTrainedModel):
     def _primary_logits(self, y_pred):
         return y_pred["mc_logits"] if isinstance(y_pred, Mapping) else y_pred
 
+    def _primary_labels(self, x, y):
+        if isinstance(y, Mapping):
+            return y.get("mc_labels")
+        if y is None and isinstance(x, Mapping):
+            return x.get("mc_labels")
+        return y
+
     def training_objective(self, outputs):
         lm, mc = outputs.get("loss"), outputs.get("mc_loss")
         if lm is not None and mc is not None:
@@ -790,9 +824,9 @@ class TFOpenAIGPTForSequenceClassification(TFOpenAIGPTPreTrainedModel):
                     raise ValueError("cannot pool batch size > 1 without config.pad_token_id: set "
                                      "pad_token_id so the last real token of each row can be found")
                 if batch is None:
-                    checks.append(tf.debugging.assert_less_equal(
+                    checks += _assert(lambda: [tf.debugging.assert_less_equal(
                         tf.shape(hidden)[0], 1,
-                        message="cannot pool batch size > 1 without config.pad_token_id"))
+                        message="cannot pool batch size > 1 without config.pad_token_id")])
             last = tf.fill([tf.shape(hidden)[0]], seq_len - 1)
         with tf.control_dependencies(checks):
             pooled = tf.gather(hidden, last, batch_dims=1, axis=1)  # (B, E)
