@@ -260,7 +260,8 @@ class TFOpenAIGPTMainLayer(keras.layers.Layer):
                 checks += _check_shape(attention_mask, input_shape, "attention_mask", "input shape")
                 mask = tf.reshape(attention_mask, flat)  # (B, S)
             mask = tf.cast(mask, tf.float32)
-            padding_bias = ((1.0 - mask) * MASK_VALUE)[:, None, None, :]  # (B, 1, 1, T)
+            # expand_dims rather than [:, None, None, :]: the latter has no builtin TFLite kernel
+            padding_bias = tf.expand_dims(tf.expand_dims((1.0 - mask) * MASK_VALUE, 1), 1)  # (B, 1, 1, T)
         else:
             padding_bias = None
 
