@@ -98,9 +98,8 @@ def run_demo(output="runs/demo", export_dir="export/demo", tokenizer=None, corpu
     print(f"  SavedModel -> {saved}")
     summary["saved_model"] = saved
     if tflite:
-        path = os.path.join(export_dir + "_tflite", "model.tflite")
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        export.export_tflite(model, path)
+        path = export_dir.rstrip("/\\") + ".tflite"
+        export.export_tflite(model, path, overwrite=True)
         print(f"  TFLite -> {path} ({os.path.getsize(path) / 1e6:.1f} MB)")
         summary["tflite"] = path
 
