@@ -146,3 +146,14 @@ def test_random_corpora_round_trip(tmp_path):
     for text in texts:
         assert tok.decode(tok.encode(text)) == " ".join(pretokenize(text))
     assert OpenAIGPTTokenizer.from_pretrained(tmp_path / "v").encode(texts[0]) == tok.encode(texts[0])
+
+
+def test_learn_bpe_command(tmp_path):
+    from tfgpt.cli import main
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("the cat sat on the mat. the cat ate.\n" * 20, encoding="utf-8")
+    assert main(["learn-bpe", str(corpus), "--out", str(tmp_path / "v"), "--merges", "5"]) == 0
+    tok = OpenAIGPTTokenizer.from_pretrained(tmp_path / "v")
+    assert len(tok.bpe_ranks) == 5
+    assert tok.decode(tok.encode("the cat sat")) == "the cat sat"
