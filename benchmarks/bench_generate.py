@@ -2,10 +2,12 @@
 
 Prints, for batch 1 and batch 16 (16-token prompt, 64 new tokens, greedy, fp32, random weights):
 the first call (trace + XLA compile + run), median / min / max over several runs, tokens/s, and the
-ratio to the batch-1 memory-bandwidth limit (every weight read once per step). The no-cache eager
-loop (full forward pass per token, as HF's TF GPT-1 does) runs in the same process for contrast.
+ratio to the batch-1 memory-bandwidth limit (every weight read once per token). Two references run
+in the same process: a "weight-read floor" (an XLA loop doing only the matrix-vector products of
+one decode step, i.e. the measured bandwidth limit right now) and the no-cache eager loop (a full
+forward pass per token, as HF's TF GPT-1 does).
 
-    python benchmarks/bench_generate.py --size gpt1     # 12 x 768, vocab 40478 (116 M parameters)
+    python benchmarks/bench_generate.py --size gpt1     # 12 x 768, vocab 40478 (116.5 M parameters)
     python benchmarks/bench_generate.py --size small    # a quick smoke run
 """
 
@@ -24,6 +26,44 @@ SIZES = {
 }
 
 
+def timed(fn, runs):
+    """Wall and CPU seconds of ``runs`` calls."""
+    walls, cpus = [], []
+    for _ in range(runs):
+        t0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        walls.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
+    return walls, cpus
+
+
+def weight_read_floor(model, steps):
+    """An XLA loop of ``steps`` decode steps' matrix-vector products only (batch 1): its speed is
+    the memory-bandwidth limit of the real decode loop, measured under the same machine load."""
+    import tensorflow as tf
+
+    t = model.transformer
+    emb = t.tokens_embed.weight
+
+    @tf.function(jit_compile=True)
+    def floor(x):
+        def body(i, x):
+            h = x
+            for b in t.h:
+                a = tf.matmul(h, b.attn.c_attn.weight) + b.attn.c_attn.bias
+                a = tf.matmul(a[:, : h.shape[1]], b.attn.c_proj.weight) + b.attn.c_proj.bias
+                f = tf.nn.relu(tf.matmul(a, b.mlp.c_fc.weight) + b.mlp.c_fc.bias)
+                h = h + tf.matmul(f, b.mlp.c_proj.weight) + b.mlp.c_proj.bias
+            tok = tf.argmax(tf.matmul(h, emb, transpose_b=True), -1, output_type=tf.int32)
+            return i + 1, x + tf.cast(tok, x.dtype)[:, None] * 1e-9
+
+        return tf.while_loop(lambda i, x: i < steps, body, (0, x))[1]
+
+    x = tf.fill([1, model.config.n_embd], 0.01)
+    floor(x)
+    return lambda: floor(x).numpy()
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", choices=sorted(SIZES), default="gpt1")
@@ -32,7 +72,7 @@ def main(argv=None):
     ap.add_argument("--batches", default="1,16", help="comma-separated batch sizes")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--bandwidth-gbs", type=float, default=16.0,
-                    help="streaming read bandwidth for the batch-1 limit (this machine: ~15-20 GB/s)")
+                    help="nominal streaming read bandwidth for the batch-1 limit (this machine: ~15-20 GB/s)")
     ap.add_argument("--eager-new-tokens", type=int, default=8,
                     help="tokens for the no-cache eager contrast (it is slow)")
     args = ap.parse_args(argv)
@@ -50,49 +90,64 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     print(f"size={args.size}: {n_params / 1e6:.1f} M parameters ({weight_bytes / 1e6:.0f} MB fp32), "
           f"prompt {args.prompt_len}, {args.new_tokens} new tokens, greedy, {args.runs} runs; "
-          f"batch-1 bandwidth limit ~{limit:.1f} tokens/s at {args.bandwidth_gbs:g} GB/s")
-    rows = []
+          f"nominal batch-1 bandwidth limit {limit:.1f} tokens/s at {args.bandwidth_gbs:g} GB/s")
+
+    rows = []  # name, first (wall, cpu) or None, walls, cpus, tokens per call, batch 1?
+    floor = None
     for batch in [int(b) for b in args.batches.split(",")]:
-        prompts = [rng.integers(0, cfg.vocab_size, (batch, args.prompt_len)) for _ in range(args.runs + 1)]
+        prompts = iter([rng.integers(0, cfg.vocab_size, (batch, args.prompt_len))
+                        for _ in range(args.runs + 1)])
         t0, c0 = time.perf_counter(), time.process_time()
-        out = model.generate(prompts[0], max_new_tokens=args.new_tokens)
-        first, first_cpu = time.perf_counter() - t0, time.process_time() - c0
+        out = model.generate(next(prompts), max_new_tokens=args.new_tokens)
+        first = (time.perf_counter() - t0, time.process_time() - c0)
         assert out.shape == (batch, args.prompt_len + args.new_tokens), out.shape
         traces = generation.trace_count()
-        times, cpus = [], []
-        for p in prompts[1:]:
-            t0, c0 = time.perf_counter(), time.process_time()
-            model.generate(p, max_new_tokens=args.new_tokens).numpy()
-            times.append(time.perf_counter() - t0)
-            cpus.append(time.process_time() - c0)
+        run = lambda: model.generate(next(prompts), max_new_tokens=args.new_tokens).numpy()  # noqa: E731
+        if batch == 1:  # interleaved with the floor, so that both see the same machine load
+            floor = floor or weight_read_floor(model, args.new_tokens - 1)
+            walls, cpus, fwalls, fcpus = [], [], [], []
+            for _ in range(args.runs):
+                w, c = timed(run, 1)
+                walls += w
+                cpus += c
+                w, c = timed(floor, 1)
+                fwalls += w
+                fcpus += c
+        else:
+            walls, cpus = timed(run, args.runs)
         assert generation.trace_count() == traces, "a same-bucket call retraced"
-        med = statistics.median(times)
-        tps = batch * args.new_tokens / med
-        rows.append((f"cached XLA, batch {batch}", first, med, min(times), max(times), tps,
-                     tps / limit if batch == 1 else None, first_cpu, statistics.median(cpus)))
+        rows.append((f"cached XLA, batch {batch}", first, walls, cpus, batch * args.new_tokens, batch == 1))
+        if batch == 1:
+            rows.append(("weight-read floor (matvecs only), batch 1", None, fwalls, fcpus,
+                         args.new_tokens - 1, True))
 
     # Contrast: the no-cache eager loop (one full forward pass over the growing sequence per token).
     p = rng.integers(0, cfg.vocab_size, (1, args.prompt_len))
     generation._generate_no_cache(model, p, 1)  # warm up eager kernels
-    times, cpus = [], []
-    for _ in range(max(1, min(3, args.runs))):
-        t0, c0 = time.perf_counter(), time.process_time()
-        generation._generate_no_cache(model, p, args.eager_new_tokens)
-        times.append(time.perf_counter() - t0)
-        cpus.append(time.process_time() - c0)
-    med = statistics.median(times)
-    tps = args.eager_new_tokens / med
-    rows.append((f"no cache, eager, batch 1 ({args.eager_new_tokens} new)", None, med, min(times),
-                 max(times), tps, tps / limit, None, statistics.median(cpus)))
+    walls, cpus = timed(lambda: generation._generate_no_cache(model, p, args.eager_new_tokens),
+                        max(1, min(3, args.runs)))
+    rows.append((f"no cache, eager, batch 1 ({args.eager_new_tokens} new)", None, walls, cpus,
+                 args.eager_new_tokens, True))
 
-    print(f"\n{'variant':<40} {'first call s':>12} {'median s':>9} {'min s':>8} {'max s':>8} "
+    print(f"\n{'variant':<42} {'first call s':>18} {'median s':>9} {'min s':>8} {'max s':>8} "
           f"{'tokens/s':>9} {'/ limit':>8} {'cpu/wall':>8}")
-    for name, first, med, lo, hi, tps, ratio, first_cpu, cpu in rows:
-        first_s = "" if first is None else f"{first:.2f} ({first_cpu:.1f} cpu)"
-        print(f"{name:<40} {first_s:>12} {med:>9.3f} {lo:>8.3f} {hi:>8.3f} {tps:>9.1f} "
-              f"{'' if ratio is None else f'{ratio:.2f}':>8} {cpu / med:>8.2f}")
+    speed = {}
+    for name, first, walls, cpus, tokens, batch1 in rows:
+        med = statistics.median(walls)
+        tps = tokens / med
+        speed[name] = tokens / min(walls)
+        first_s = "" if first is None else f"{first[0]:.2f} ({first[1]:.1f} cpu)"
+        ratio = f"{tps / limit:.2f}" if batch1 else ""
+        print(f"{name:<42} {first_s:>18} {med:>9.3f} {min(walls):>8.3f} {max(walls):>8.3f} {tps:>9.1f} "
+              f"{ratio:>8} {statistics.median(cpus) / med:>8.2f}")
+    b1 = speed.get("cached XLA, batch 1")
+    fl = speed.get("weight-read floor (matvecs only), batch 1")
+    if b1 and fl:
+        print(f"\nmeasured now: the weight-read floor streams {fl * weight_bytes / 1e9:.1f} GB/s "
+              f"({fl:.1f} tokens/s at best); batch-1 generation reaches {b1 / fl:.2f} of it "
+              f"(best runs, prefill included)")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"\n(TF {tf.__version__}, {os.cpu_count()} cores, load average {load:.1f} at the end; cpu/wall "
+    print(f"(TF {tf.__version__}, {os.cpu_count()} cores, load average {load:.1f} at the end; cpu/wall "
           f"below 1 means the process waited for a core: the machine is shared, so compare ratios "
           f"within one run and rerun when it is quiet)")
 

@@ -1,8 +1,6 @@
 """tfgpt.data: LM packing and splits, classification and multiple-choice batches, COPA, the default
 corpus in the Keras cache."""
 
-import os
-
 import numpy as np
 import pytest
 import tensorflow as tf

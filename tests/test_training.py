@@ -350,3 +350,33 @@ def test_cli_classification_and_multiple_choice(tmp_path, cli):
     assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(log["final"])
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["vocab_size"] == len(tok) + 4 and cfg["num_labels"] == 1
+
+
+def test_time_limit_stops_and_anneals_the_schedule():
+    model = tfgpt.TFOpenAIGPTLMHeadModel(tiny_config())
+    model.compile(optimizer=training.create_optimizer(1e-3, total_steps=1000, warmup_steps=1))
+
+    class Slow(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            time.sleep(0.5)
+
+    _, ds = _lm_data(n=400)
+    model.fit(ds.take(1), epochs=1, verbose=0)  # traced without the clock
+    limit = training.TimeLimit(6.0)
+    model.fit(ds, epochs=1, verbose=0, callbacks=[Slow(), limit])
+    steps = int(model.optimizer.iterations)
+    assert limit.stopped and 2 <= steps < 90
+    # The deadline came long before step 1000: the cosine followed the clock to its end.
+    assert training.current_learning_rate(model.optimizer) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_presets():
+    cfg = training.preset_config("gpt1")
+    assert (cfg.n_embd, cfg.n_layer, cfg.n_head, cfg.n_positions, cfg.vocab_size) == (768, 12, 12, 512, 40478)
+    model = training.preset_model(tfgpt.TFOpenAIGPTDoubleHeadsModel, "small", vocab_size=1000, seed=0,
+                                  num_labels=1, lm_coef=0.25)
+    assert model.config.n_embd == 128 and model.config.vocab_size == 1000 and model.lm_coef == 0.25
+    table = model.transformer.tokens_embed.weight.numpy()
+    assert abs(table.std() - training.PRESET_TOKEN_INIT["small"]) < 0.01
+    with pytest.raises(ValueError, match="preset"):
+        training.preset_config("huge")

@@ -509,6 +509,20 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         return loss / replicas if replicas > 1 else loss
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Build metrics and optimizer state from one replica's batch. Keras averages the whole
+        (x, y) structure over replicas for this, which MultiWorkerMirroredStrategy cannot do with dict
+        inputs (keras-team/keras#20329); only shapes and dtypes are needed."""
+        if iterator is not None and getattr(self, "_distribute_strategy", None) is not None:
+            local = self._distribute_strategy.experimental_local_results
+            for _, _, it in iterator:
+                data_batch = tf.nest.map_structure(
+                    lambda v: local(v)[0] if isinstance(v, tf.distribute.DistributedValues) else v,
+                    next(it))
+                break
+            iterator = None
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
     def _primary_labels(self, x, y):
         """The labels compiled metrics compare with the primary logits: y, or those in the inputs."""
         if isinstance(y, Mapping):
@@ -518,8 +532,14 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
         return y
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        return super().compute_metrics(x, self._primary_labels(x, y), self._primary_logits(y_pred),
+        logs = super().compute_metrics(x, self._primary_labels(x, y), self._primary_logits(y_pred),
                                        sample_weight)
+        strategy = tf.distribute.get_strategy()
+        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and (
+                strategy.extended._in_multi_worker_mode()):
+            # Keras averages step logs over workers along axis 0, which scalars lack.
+            logs = {k: tf.reshape(v, [1]) for k, v in logs.items()}
+        return logs
 
     def training_objective(self, outputs):
         """The scalar that fit() minimises when the labels came inside the inputs."""

@@ -24,13 +24,19 @@ from tfgpt.modeling import IGNORE_INDEX
 
 PRESETS = {
     # A CPU demo model: the tied 40478 x 128 token table is most of its 6.0 M parameters. Its init is
-    # wider than GPT-1's 0.02 (about 0.55 / sqrt(n_embd), as 0.02 is for 768), which shortens the
-    # unigram plateau at the start of training several times; no dropout for short runs.
+    # wider than GPT-1's 0.02 (about 0.55 / sqrt(n_embd), as 0.02 is for 768): from scratch with
+    # 0.02 it stays on the unigram plateau for hundreds of steps. No dropout: its runs are short.
     "small": dict(n_embd=128, n_layer=4, n_head=4, n_positions=256, initializer_range=0.05,
                   resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0),
     # GPT-1 as OpenAI trained it: 12 layers, 768 wide, 12 heads, 512 positions (116.5 M parameters).
     "gpt1": dict(n_embd=768, n_layer=12, n_head=12, n_positions=512),
 }
+
+
+# Training recipe beyond the config: the token table's init for a new model of a preset. A wider
+# token table keeps the token-specific part of the inputs large next to the shared "frequency"
+# direction the tied LM head writes into it, so a small model leaves the unigram plateau sooner.
+PRESET_TOKEN_INIT = {"small": 0.1}
 
 
 def preset_config(name: str, vocab_size: int = 40478, **overrides):
@@ -42,6 +48,19 @@ def preset_config(name: str, vocab_size: int = 40478, **overrides):
     kwargs = dict(PRESETS[name], vocab_size=vocab_size)
     kwargs.update({k: v for k, v in overrides.items() if v is not None})
     return OpenAIGPTConfig(**kwargs)
+
+
+def preset_model(cls, name: str, vocab_size: int = 40478, seed: Optional[int] = None, **overrides):
+    """A new model of class ``cls`` (e.g. TFOpenAIGPTLMHeadModel) from a preset, initialised for
+    training from scratch (``PRESET_TOKEN_INIT``); model constructor options (``lm_coef``) pass on."""
+    model_kwargs = {k: overrides.pop(k) for k in ("lm_coef", "name", "dtype") if k in overrides}
+    model = cls(preset_config(name, vocab_size, **overrides), **model_kwargs)
+    std = PRESET_TOKEN_INIT.get(name)
+    if std:
+        table = model.transformer.tokens_embed.weight
+        rng = np.random.default_rng(seed)
+        table.assign(rng.normal(0.0, std, tuple(table.shape)).astype(table.dtype))
+    return model
 
 
 # --- optimizer and schedule --------------------------------------------------------------------------
@@ -64,6 +83,17 @@ class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
         self.total_steps = int(total_steps)
         self.warmup_steps = int(warmup_steps)
         self.min_ratio = float(min_ratio)
+        self.time_progress = None
+
+    def follow_time(self):
+        """Let a :class:`TimeLimit` drive the decay too: progress becomes max(step fraction, elapsed
+        fraction of the time budget), so the cosine ends at the deadline if that comes first. Call
+        before the first training step (the train function reads the variable)."""
+        if self.time_progress is None:
+            with tf.init_scope():
+                self.time_progress = tf.Variable(0.0, trainable=False, dtype=tf.float32,
+                                                 name="time_progress")
+        return self.time_progress
 
     def __call__(self, step):
         step = tf.cast(step, tf.float32)
@@ -71,6 +101,8 @@ class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
         warm = peak * (step + 1.0) / max(self.warmup_steps, 1)
         span = max(self.total_steps - self.warmup_steps, 1)
         progress = tf.clip_by_value((step - self.warmup_steps) / span, 0.0, 1.0)
+        if self.time_progress is not None:
+            progress = tf.maximum(progress, tf.clip_by_value(self.time_progress, 0.0, 1.0))
         cosine = 0.5 * (1.0 + tf.cos(math.pi * progress))
         decayed = peak * (self.min_ratio + (1.0 - self.min_ratio) * cosine)
         return tf.where(step < self.warmup_steps, warm, decayed)
@@ -143,12 +175,18 @@ def current_learning_rate(optimizer) -> float:
 
 # --- metrics -----------------------------------------------------------------------------------------
 
-def _shifted(y_true, y_pred):
-    """LM targets: logits at t predict labels at t + 1 (HF's shift); -100 labels are ignored."""
+def _token_stats(y_true, y_pred):
+    """Per-token statistics of an LM head, shared by the metrics below (identical ops, which XLA
+    computes once): the target's logit, the row max and the log-sum-exp, and which tokens count.
+    Logits at t predict labels at t + 1 (HF's shift); -100 labels are ignored."""
     labels = tf.cast(y_true, tf.int32)[..., 1:]
     logits = tf.cast(y_pred, tf.float32)[..., :-1, :]
     keep = tf.not_equal(labels, IGNORE_INDEX)
-    return tf.where(keep, labels, 0), logits, tf.cast(keep, tf.float32)
+    safe = tf.where(keep, labels, 0)
+    target = tf.gather(logits, safe[..., None], batch_dims=logits.shape.rank - 1)[..., 0]
+    top = tf.reduce_max(logits, axis=-1)
+    lse = top + tf.math.log(tf.reduce_sum(tf.exp(logits - top[..., None]), axis=-1))
+    return target, top, lse, tf.cast(keep, tf.float32)
 
 
 @keras.saving.register_keras_serializable(package="tfgpt")
@@ -161,8 +199,8 @@ class TokenAccuracy(keras.metrics.Metric):
         self.count = self.add_variable(shape=(), initializer="zeros", name="count")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        labels, logits, keep = _shifted(y_true, y_pred)
-        hits = tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), labels), tf.float32)
+        target, top, _, keep = _token_stats(y_true, y_pred)
+        hits = tf.cast(target >= top, tf.float32)  # the target has the highest logit
         self.correct.assign_add(tf.reduce_sum(hits * keep))
         self.count.assign_add(tf.reduce_sum(keep))
 
@@ -180,21 +218,43 @@ class Perplexity(keras.metrics.Metric):
         self.count = self.add_variable(shape=(), initializer="zeros", name="count")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        labels, logits, keep = _shifted(y_true, y_pred)
-        ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
-        self.total.assign_add(tf.reduce_sum(ce * keep))
+        target, _, lse, keep = _token_stats(y_true, y_pred)
+        self.total.assign_add(tf.reduce_sum((lse - target) * keep))
         self.count.assign_add(tf.reduce_sum(keep))
 
     def result(self):
         return tf.exp(self.total / tf.maximum(self.count, 1.0))
 
 
-def default_metrics(model):
-    """Token accuracy and perplexity for LM heads, accuracy for the classification and choice heads."""
+class PerplexityFromLoss(keras.callbacks.Callback):
+    """Add ``perplexity = exp(loss)`` (and ``val_perplexity``) to the logs: exact and free for packed
+    LM windows, where every sequence has the same number of counted tokens (HF's run_clm reports the
+    same). Put it before the callbacks that read the logs."""
+
+    def _add(self, logs):
+        if logs is None:
+            return
+        for key, name in (("loss", "perplexity"), ("val_loss", "val_perplexity")):
+            if key in logs:
+                logs[name] = float(np.exp(min(float(logs[key]), 80.0)))
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._add(logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._add(logs)
+
+    def on_test_end(self, logs=None):
+        self._add(logs)
+
+
+def default_metrics(model, perplexity: bool = True):
+    """Token accuracy and perplexity for LM heads, accuracy for the classification and choice heads.
+    ``perplexity=False`` leaves it to :class:`PerplexityFromLoss` (saves a pass over the logits)."""
     from tfgpt.modeling import TFOpenAIGPTLMHeadModel
 
     if isinstance(model, TFOpenAIGPTLMHeadModel):
-        return [TokenAccuracy(), Perplexity()]
+        return [TokenAccuracy(), Perplexity()] if perplexity else [TokenAccuracy()]
     return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
 
 
@@ -313,18 +373,36 @@ class TensorBoard(keras.callbacks.TensorBoard):
 
 
 class TimeLimit(keras.callbacks.Callback):
-    """Stop training (after the current batch) once ``seconds`` of wall time have passed."""
+    """Stop training (after the current batch) once ``seconds`` of wall time have passed.
 
-    def __init__(self, seconds: float):
+    With ``anneal=True`` and a :class:`WarmupCosineDecay` learning rate, the decay also follows the
+    clock (see ``follow_time``): a run cut short by the deadline still ends with an annealed learning
+    rate instead of stopping at its peak.
+    """
+
+    def __init__(self, seconds: float, anneal: bool = True):
         super().__init__()
         self.seconds = float(seconds)
+        self.anneal = anneal
         self.stopped = False
+        self._progress = None
 
     def on_train_begin(self, logs=None):
         self._start = time.monotonic()
+        inner = getattr(self.model.optimizer, "inner_optimizer", self.model.optimizer)
+        schedule = getattr(inner, "_learning_rate", None)
+        if self.anneal and isinstance(schedule, WarmupCosineDecay):
+            new = schedule.time_progress is None
+            self._progress = schedule.follow_time()
+            self._progress.assign(0.0)
+            if new and getattr(self.model, "train_function", None) is not None:
+                self.model.make_train_function(force=True)  # trace again, reading the clock
 
     def on_train_batch_end(self, batch, logs=None):
-        if time.monotonic() - self._start >= self.seconds:
+        elapsed = time.monotonic() - self._start
+        if self._progress is not None:
+            self._progress.assign(min(elapsed / self.seconds, 1.0))
+        if elapsed >= self.seconds:
             self.stopped = True
             self.model.stop_training = True
 
@@ -392,6 +470,10 @@ class JSONLog(keras.callbacks.Callback):
 # --- the `tfgpt train` and `tfgpt evaluate` commands ---------------------------------------------------
 
 TASKS = ("lm", "classification", "multiple-choice")
+# The default LM run (small preset): this many steps or minutes, whichever ends first; the learning
+# rate anneals by the deadline either way (TimeLimit), so the CPU demo fits in 20 minutes.
+DEFAULT_LM_STEPS = 1500
+DEFAULT_LM_MINUTES = 18.0
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 PAD_TOKEN = "<pad>"
 
@@ -441,25 +523,29 @@ def register_cli(subparsers):
                    help="preset for a new model: small (CPU demo) or gpt1 (12 x 768) (default: small)")
     m.add_argument("--init-from", metavar="DIR_OR_ID", help="start from this checkpoint instead of a preset")
     m.add_argument("--dropout", type=float, default=None,
-                   help="dropout (default: the preset's, 0 for small and 0.1 for gpt1; the checkpoint's "
-                        "with --init-from)")
+                   help="dropout for a new model (default: the preset's, 0 for small, 0.1 for gpt1 "
+                        "as GPT-1); with --init-from the checkpoint's")
     m.add_argument("--lm-coef", type=float, default=0.5,
                    help="multiple-choice: weight of the auxiliary LM loss (GPT-1: 0.5; 0 turns it off)")
     o = p.add_argument_group("optimisation")
-    o.add_argument("--steps", type=int, default=None, help="optimizer steps (default: 800 for lm)")
+    o.add_argument("--steps", type=int, default=None,
+                   help=f"optimizer steps (default for lm: {DEFAULT_LM_STEPS}; a new small model also "
+                        f"stops after {DEFAULT_LM_MINUTES:g} minutes, see --max-minutes)")
     o.add_argument("--epochs", type=float, default=None, help="passes over the training data instead of --steps")
     o.add_argument("--eval-every", type=int, default=None,
                    help="steps between validations, backups and log records (default: 200 for lm)")
     o.add_argument("--validation-steps", type=int, default=None,
                    help="validate on at most this many batches (default: all of the validation data)")
     o.add_argument("--learning-rate", type=float, default=None,
-                   help="peak learning rate (default: 2e-3 for new lm models, 6.25e-5 when fine-tuning)")
+                   help="peak learning rate (default: 1e-3 for a new small model, 2.5e-4 for gpt1, "
+                        "6.25e-5 when fine-tuning, as GPT-1)")
     o.add_argument("--warmup-steps", type=int, default=None, help="linear warm-up (default: 5%% of steps)")
     o.add_argument("--min-lr-ratio", type=float, default=0.0, help="cosine decays to this x peak (default: 0)")
     o.add_argument("--weight-decay", type=float, default=0.01)
     o.add_argument("--clipnorm", type=float, default=1.0, help="global gradient norm clip (0: off)")
     o.add_argument("--seed", type=int, default=0)
-    o.add_argument("--max-minutes", type=float, default=None, help="stop after this much wall time")
+    o.add_argument("--max-minutes", type=float, default=None,
+                   help="stop after this much training time; the learning rate anneals by then")
     r = p.add_argument_group("runtime")
     r.add_argument("--output", default="runs/train", help="output folder (default: runs/train)")
     r.add_argument("--precision", choices=PRECISIONS, default="float32")
@@ -684,12 +770,11 @@ def _build_model(args, tokenizer):
         model = cls.from_pretrained(args.init_from, **overrides, **kwargs)
     else:
         d = args.dropout
-        cfg = preset_config(args.model, vocab_size=len(tokenizer), resid_pdrop=d, embd_pdrop=d,
-                            attn_pdrop=d, num_labels=getattr(args, "num_labels", None) or
-                            (1 if args.task == "multiple-choice" else 2))
-        if cfg.n_positions < args.seq_len:
-            cfg.n_positions = args.seq_len
-        model = cls(cfg, **kwargs)
+        n_positions = max(PRESETS[args.model]["n_positions"], args.seq_len)
+        model = preset_model(cls, args.model, len(tokenizer), seed=args.seed, resid_pdrop=d,
+                             embd_pdrop=d, attn_pdrop=d, n_positions=n_positions,
+                             num_labels=getattr(args, "num_labels", None) or
+                             (1 if args.task == "multiple-choice" else 2), **kwargs)
     if args.seq_len > model.config.n_positions:
         raise ValueError(f"--seq-len {args.seq_len} is longer than the model's n_positions="
                          f"{model.config.n_positions}")
@@ -722,19 +807,19 @@ def _num_labels(args):
 
 def train_command(args) -> int:
     """``tfgpt train``: build data, model and optimizer, fit, and write the results to --output."""
-    from tfgpt import data as data_module
-
     _task_defaults(args)
     lm = args.task == "lm"
     if args.steps is not None and args.epochs is not None:
         raise ValueError("give --steps or --epochs, not both")
     if args.steps is None and args.epochs is None:
         if lm:
-            args.steps = 800
+            args.steps = DEFAULT_LM_STEPS
+            if args.max_minutes is None and not args.init_from and args.model == "small":
+                args.max_minutes = DEFAULT_LM_MINUTES
         else:
             args.epochs = 3.0
     if args.learning_rate is None:
-        args.learning_rate = 6.25e-5 if args.init_from else (2e-3 if args.model == "small" else 2.5e-4)
+        args.learning_rate = 6.25e-5 if args.init_from else (1e-3 if args.model == "small" else 2.5e-4)
     keras.utils.set_random_seed(args.seed)
     previous_policy = _set_precision(args.precision)
     try:
@@ -760,7 +845,8 @@ def train_command(args) -> int:
         warmup = args.warmup_steps if args.warmup_steps is not None else max(int(0.05 * total), 1)
         optimizer = create_optimizer(args.learning_rate, total, warmup, args.weight_decay,
                                      args.min_lr_ratio, args.clipnorm or None)
-        model.compile(optimizer=optimizer, metrics=default_metrics(model), jit_compile=args.jit_compile)
+        model.compile(optimizer=optimizer, metrics=default_metrics(model, perplexity=not lm),
+                      jit_compile=args.jit_compile)
 
         os.makedirs(args.output, exist_ok=True)
         log = JSONLog(os.path.join(args.output, "train_log.json"), every=max(1, min(10, every)), extra={
@@ -769,7 +855,7 @@ def train_command(args) -> int:
             "total_steps": total, "warmup_steps": warmup, "data": d.info,
             "config": model.config.to_dict(),
         })
-        callbacks = [log, keras.callbacks.TerminateOnNaN()]
+        callbacks = ([PerplexityFromLoss()] if lm else []) + [log, keras.callbacks.TerminateOnNaN()]
         if args.backup:
             callbacks.insert(0, BackupAndRestore(os.path.join(args.output, "backup")))
         if args.max_minutes:
@@ -823,9 +909,13 @@ def evaluate_command(args) -> int:
         special = _special_tokens(args.task, tokenizer, model)
         d = _build_data(args, tokenizer, special, evaluate_split=args.split)
         d.limit_validation(args.steps)
-        model.compile(optimizer=None, metrics=default_metrics(model), jit_compile=args.jit_compile)
+        lm = args.task == "lm"
+        model.compile(optimizer=None, metrics=default_metrics(model, perplexity=not lm),
+                      jit_compile=args.jit_compile)
         results = model.evaluate(d.validation, return_dict=True, verbose=_verbosity(args))
         results = {k: float(v) for k, v in results.items()}
+        if lm:
+            results["perplexity"] = float(np.exp(min(results["loss"], 80.0)))
         results.update(task=args.task, split=args.split, model=args.init_from)
         text = json.dumps(results, indent=1)
         print(text, flush=True)
