@@ -472,7 +472,7 @@ class JSONLog(keras.callbacks.Callback):
 TASKS = ("lm", "classification", "multiple-choice")
 # The default LM run (small preset): this many steps or minutes, whichever ends first; the learning
 # rate anneals by the deadline either way (TimeLimit), so the CPU demo fits in 20 minutes.
-DEFAULT_LM_STEPS = 1500
+DEFAULT_LM_STEPS = 1600
 DEFAULT_LM_MINUTES = 18.0
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 PAD_TOKEN = "<pad>"
@@ -533,7 +533,8 @@ def register_cli(subparsers):
                         f"stops after {DEFAULT_LM_MINUTES:g} minutes, see --max-minutes)")
     o.add_argument("--epochs", type=float, default=None, help="passes over the training data instead of --steps")
     o.add_argument("--eval-every", type=int, default=None,
-                   help="steps between validations, backups and log records (default: 200 for lm)")
+                   help="steps between validations, backups and log records (default: 200 for lm, "
+                        "an epoch otherwise); the steps are rounded up to whole intervals")
     o.add_argument("--validation-steps", type=int, default=None,
                    help="validate on at most this many batches (default: all of the validation data)")
     o.add_argument("--learning-rate", type=float, default=None,
