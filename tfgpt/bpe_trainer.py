@@ -26,7 +26,8 @@ import time
 from collections import Counter
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
-from tfgpt.tokenization import END_OF_WORD, OpenAIGPTTokenizer, basic_tokenize, lower_per_character
+from tfgpt.tokenization import (END_OF_WORD, OpenAIGPTTokenizer, basic_tokenize, lower_per_character,
+                               merge_pair)
 
 logger = logging.getLogger(__name__)
 
@@ -55,21 +56,6 @@ def count_words(texts: Iterable[str], special_tokens: Sequence[str] = ()) -> Cou
         for piece in pieces:
             counts.update(basic_tokenize(lower_per_character(piece)))
     return counts
-
-
-def _merge_word(word: Tuple[str, ...], first: str, second: str) -> Tuple[str, ...]:
-    """Merge every non-overlapping ``(first, second)`` occurrence, left to right."""
-    out: List[str] = []
-    i, n = 0, len(word)
-    merged = first + second
-    while i < n:
-        if i < n - 1 and word[i] == first and word[i + 1] == second:
-            out.append(merged)
-            i += 2
-        else:
-            out.append(word[i])
-            i += 1
-    return tuple(out)
 
 
 def learn_merges(word_counts: Mapping[str, int], num_merges: int, min_frequency: int = 2,
@@ -104,7 +90,7 @@ def learn_merges(word_counts: Mapping[str, int], num_merges: int, min_frequency:
         changed: Dict[Tuple[str, str], int] = {}
         for idx in sorted(where.pop(pair, ())):
             word, freq = words[idx], freqs[idx]
-            new = _merge_word(word, first, second)
+            new = tuple(merge_pair(word, first, second))
             if new == word:
                 continue
             for p in zip(word, word[1:]):

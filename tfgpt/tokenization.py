@@ -189,6 +189,22 @@ def pretokenize(text: str) -> List[str]:
 # BPE
 # ----------------------------------------------------------------------------------------------------
 
+def merge_pair(symbols: Sequence[str], first: str, second: str, start: int = 0) -> List[str]:
+    """``symbols`` with every non-overlapping ``(first, second)`` from ``start`` on merged, left to
+    right (the caller knows there is none before ``start``)."""
+    out = list(symbols[:start])
+    merged = first + second
+    i, n = start, len(symbols)
+    while i < n:
+        if i < n - 1 and symbols[i] == first and symbols[i + 1] == second:
+            out.append(merged)
+            i += 2
+        else:
+            out.append(symbols[i])
+            i += 1
+    return out
+
+
 def bpe_merge(word: Tuple[str, ...], ranks: Dict[Tuple[str, str], int]) -> Tuple[str, ...]:
     """HF's merge loop: merge every occurrence of the lowest-ranked pair, left to right, until none."""
     n = len(word)
@@ -206,18 +222,7 @@ def bpe_merge(word: Tuple[str, ...], ranks: Dict[Tuple[str, str], int]) -> Tuple
                 best, best_rank = i, r
         if best < 0:
             break
-        first, second = symbols[best], symbols[best + 1]
-        merged = first + second
-        new = symbols[:best]
-        i, n = best, len(symbols)
-        while i < n:
-            if i < n - 1 and symbols[i] == first and symbols[i + 1] == second:
-                new.append(merged)
-                i += 2
-            else:
-                new.append(symbols[i])
-                i += 1
-        symbols = new
+        symbols = merge_pair(symbols, symbols[best], symbols[best + 1], start=best)
         if len(symbols) == 1:
             break
     return tuple(symbols)
