@@ -231,6 +231,11 @@ class Perplexity(keras.metrics.Metric):
         return tf.exp(self.total / tf.maximum(self.count, 1.0))
 
 
+def perplexity_from_loss(loss) -> float:
+    """exp(mean token cross-entropy), capped so a diverged loss gives a large number, not inf."""
+    return float(np.exp(min(float(loss), 80.0)))
+
+
 class PerplexityFromLoss(keras.callbacks.Callback):
     """Add ``perplexity = exp(loss)`` (and ``val_perplexity``) to the logs: exact and free for packed
     LM windows, where every sequence has the same number of counted tokens (HF's run_clm reports the
@@ -241,7 +246,7 @@ class PerplexityFromLoss(keras.callbacks.Callback):
             return
         for key, name in (("loss", "perplexity"), ("val_loss", "val_perplexity")):
             if key in logs:
-                logs[name] = float(np.exp(min(float(logs[key]), 80.0)))
+                logs[name] = perplexity_from_loss(logs[key])
 
     def on_train_batch_end(self, batch, logs=None):
         self._add(logs)
@@ -926,7 +931,7 @@ def evaluate_command(args) -> int:
         results = model.evaluate(d.validation, return_dict=True, verbose=_verbosity(args))
         results = {k: float(v) for k, v in results.items()}
         if lm:
-            results["perplexity"] = float(np.exp(min(results["loss"], 80.0)))
+            results["perplexity"] = perplexity_from_loss(results["loss"])
         results.update(task=args.task, split=args.split, model=args.init_from)
         text = json.dumps(results, indent=1)
         print(text, flush=True)
