@@ -80,7 +80,7 @@ def main(argv=None):
     import tensorflow as tf
 
     import tfgpt
-    from tfgpt import generation
+    from tfgpt.generation import decoding as generation
 
     cfg = tfgpt.OpenAIGPTConfig(**SIZES[args.size], resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
     model = tfgpt.TFOpenAIGPTLMHeadModel(cfg)

@@ -54,9 +54,9 @@ def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
-    from tfgpt.bpe_trainer import train_bpe
-    from tfgpt.tf_tokenizer import TFOpenAIGPTTokenizer
-    from tfgpt.tokenization import OpenAIGPTTokenizer
+    from tfgpt.tokenizers.trainer import train_bpe
+    from tfgpt.tokenizers.tf_tokenizer import TFOpenAIGPTTokenizer
+    from tfgpt.tokenizers.tokenization import OpenAIGPTTokenizer
 
     text = Path(args.corpus).read_text(encoding="utf-8")
     lines = text.split("\n")

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tfgpt.bpe_trainer import build_vocab, count_words, learn_merges, train_bpe, train_bpe_to_dir
-from tfgpt.tokenization import OpenAIGPTTokenizer, pretokenize
+from tfgpt.tokenizers.trainer import build_vocab, count_words, learn_merges, train_bpe, train_bpe_to_dir
+from tfgpt.tokenizers.tokenization import OpenAIGPTTokenizer, pretokenize
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 CORPUS = SHARED / "data" / "corpus" / "tinyshakespeare.txt"
@@ -52,7 +52,7 @@ def test_learning_is_deterministic(learned, tmp_path):
 
 
 def test_both_tokenizers_load_the_result(learned):
-    from tfgpt.tf_tokenizer import TFOpenAIGPTTokenizer
+    from tfgpt.tokenizers.tf_tokenizer import TFOpenAIGPTTokenizer
     import tensorflow as tf
 
     tok, out, _ = learned

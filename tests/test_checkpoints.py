@@ -21,8 +21,8 @@ import pytest
 from safetensors.numpy import load_file, save_file
 
 import tfgpt
-from tfgpt import checkpoints as ck
-from tfgpt.hub import HubError
+from tfgpt.checkpoints import core as ck
+from tfgpt.checkpoints.hub import HubError
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 HF = SHARED / "fixtures" / "hf"

@@ -15,14 +15,14 @@ POLARITY = SHARED / "data" / "labelled" / "sentence_polarity"
 
 @pytest.fixture(scope="module")
 def tok():
-    from tfgpt.tokenization import OpenAIGPTTokenizer
+    from tfgpt.tokenizers.tokenization import OpenAIGPTTokenizer
 
     return OpenAIGPTTokenizer.from_pretrained(str(GPT_VOCAB))
 
 
 @pytest.fixture(scope="module")
 def ttok(tok):
-    from tfgpt.tf_tokenizer import TFOpenAIGPTTokenizer
+    from tfgpt.tokenizers.tf_tokenizer import TFOpenAIGPTTokenizer
 
     return TFOpenAIGPTTokenizer.from_tokenizer(tok)
 

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 import tfgpt
 from conftest import HF_FIXTURES, tiny_config
-from tfgpt.modeling import positions_from_mask
+from tfgpt.models.modeling import positions_from_mask
 
 
 def golden(name):

@@ -15,8 +15,8 @@ import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tfgpt.tokenization import OpenAIGPTTokenizer
-from tfgpt.tf_tokenizer import TFOpenAIGPTTokenizer
+from tfgpt.tokenizers.tokenization import OpenAIGPTTokenizer
+from tfgpt.tokenizers.tf_tokenizer import TFOpenAIGPTTokenizer
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 GPT_DIR = SHARED / "data" / "openai-gpt"

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tfgpt import tokenization
-from tfgpt.tokenization import OpenAIGPTTokenizer, bpe_merge, _bpe_merge_heap, parse_merges
+from tfgpt.tokenizers import tokenization
+from tfgpt.tokenizers.tokenization import OpenAIGPTTokenizer, bpe_merge, _bpe_merge_heap, parse_merges
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 GPT_DIR = SHARED / "data" / "openai-gpt"
@@ -279,7 +279,7 @@ def test_hub_id_resolves_from_the_cache_offline(tmp_path):
 
 
 def test_missing_hub_id_offline_gives_a_clear_error(tmp_path):
-    from tfgpt.hub import HubError
+    from tfgpt.checkpoints.hub import HubError
 
     with pytest.raises(HubError, match="not a local folder"):
         OpenAIGPTTokenizer.from_pretrained("someone/not-cached", cache_dir=str(tmp_path), local_files_only=True)

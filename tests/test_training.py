@@ -77,7 +77,7 @@ def test_token_accuracy_and_perplexity_match_numpy():
     logp = lg - np.log(np.exp(lg).sum(-1, keepdims=True))
     ce = -np.take_along_axis(logp, np.where(keep, tgt, 0)[..., None], -1)[..., 0]
     np.testing.assert_allclose(float(ppl.result()), np.exp(ce[keep].mean()), rtol=1e-5)
-    from tfgpt.modeling import causal_lm_loss
+    from tfgpt.models.modeling import causal_lm_loss
 
     np.testing.assert_allclose(math.log(float(ppl.result())), float(causal_lm_loss(labels, logits)), rtol=1e-5)
 
@@ -316,7 +316,7 @@ def test_cli_classification_and_multiple_choice(tmp_path, cli):
         files.append(f)
     # a tiny LM checkpoint to fine-tune from
     base = tmp_path / "base"
-    from tfgpt.tokenization import OpenAIGPTTokenizer
+    from tfgpt.tokenizers.tokenization import OpenAIGPTTokenizer
 
     tok = OpenAIGPTTokenizer.from_pretrained(str(GPT_VOCAB))
     tfgpt.TFOpenAIGPTLMHeadModel(tiny_config(vocab_size=len(tok), n_positions=64)).save_pretrained(

@@ -12,18 +12,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "OpenAIGPTConfig": "tfgpt.configuration",
-    "TFOpenAIGPTMainLayer": "tfgpt.modeling",
-    "TFOpenAIGPTModel": "tfgpt.modeling",
-    "TFOpenAIGPTLMHeadModel": "tfgpt.modeling",
-    "TFOpenAIGPTDoubleHeadsModel": "tfgpt.modeling",
-    "TFOpenAIGPTForSequenceClassification": "tfgpt.modeling",
-    "TFOpenAIGPTPreTrainedModel": "tfgpt.modeling",
-    "OpenAIGPTTokenizer": "tfgpt.tokenization",
-    "TFOpenAIGPTTokenizer": "tfgpt.tf_tokenizer",
+    "OpenAIGPTConfig": "tfgpt.models.configuration",
+    "TFOpenAIGPTMainLayer": "tfgpt.models.modeling",
+    "TFOpenAIGPTModel": "tfgpt.models.modeling",
+    "TFOpenAIGPTLMHeadModel": "tfgpt.models.modeling",
+    "TFOpenAIGPTDoubleHeadsModel": "tfgpt.models.modeling",
+    "TFOpenAIGPTForSequenceClassification": "tfgpt.models.modeling",
+    "TFOpenAIGPTPreTrainedModel": "tfgpt.models.modeling",
+    "OpenAIGPTTokenizer": "tfgpt.tokenizers.tokenization",
+    "TFOpenAIGPTTokenizer": "tfgpt.tokenizers.tf_tokenizer",
 }
-_SUBMODULES = {"export", "data", "generation", "checkpoints", "layers", "modeling", "configuration",
-               "tokenization", "tf_tokenizer", "bpe_trainer", "hub", "training", "cli"}
+_SUBMODULES = {"models", "tokenizers", "generation", "checkpoints", "export", "training", "data", "cli", "io"}
 
 __all__ = sorted(_EXPORTS)
 

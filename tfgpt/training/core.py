@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgpt.modeling import IGNORE_INDEX
+from tfgpt.models.modeling import IGNORE_INDEX
 
 # --- presets -----------------------------------------------------------------------------------------
 
@@ -46,7 +46,7 @@ PRESET_OPTIMIZER = {"small": dict(learning_rate=1e-3, weight_decay=0.1),
 
 def preset_config(name: str, vocab_size: int = 40478, **overrides):
     """An :class:`OpenAIGPTConfig` for a named preset (``small`` or ``gpt1``), with overrides."""
-    from tfgpt.configuration import OpenAIGPTConfig
+    from tfgpt.models.configuration import OpenAIGPTConfig
 
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; expected one of {sorted(PRESETS)}")
@@ -261,7 +261,7 @@ class PerplexityFromLoss(keras.callbacks.Callback):
 def default_metrics(model, perplexity: bool = True):
     """Token accuracy and perplexity for LM heads, accuracy for the classification and choice heads.
     ``perplexity=False`` leaves it to :class:`PerplexityFromLoss` (saves a pass over the logits)."""
-    from tfgpt.modeling import TFOpenAIGPTLMHeadModel
+    from tfgpt.models.modeling import TFOpenAIGPTLMHeadModel
 
     if isinstance(model, TFOpenAIGPTLMHeadModel):
         return [TokenAccuracy(), Perplexity()] if perplexity else [TokenAccuracy()]
@@ -605,7 +605,7 @@ def _has_tokenizer(folder) -> bool:
 
 
 def _load_tokenizer(args):
-    from tfgpt.tokenization import OpenAIGPTTokenizer
+    from tfgpt.tokenizers.tokenization import OpenAIGPTTokenizer
 
     source = args.tokenizer
     if source is None:
@@ -614,7 +614,7 @@ def _load_tokenizer(args):
 
 
 def _model_class(task):
-    from tfgpt import modeling
+    from tfgpt.models import modeling
 
     return {"lm": modeling.TFOpenAIGPTLMHeadModel,
             "classification": modeling.TFOpenAIGPTForSequenceClassification,

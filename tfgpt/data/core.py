@@ -22,7 +22,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
-from tfgpt.modeling import IGNORE_INDEX
+from tfgpt.models.modeling import IGNORE_INDEX
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -57,13 +57,13 @@ def as_graph_tokenizer(tokenizer):
     in-graph twin is built from it once and reused), or a folder / hub id holding tokenizer files.
     """
     if isinstance(tokenizer, (str, os.PathLike)):
-        from tfgpt.tf_tokenizer import TFOpenAIGPTTokenizer
+        from tfgpt.tokenizers.tf_tokenizer import TFOpenAIGPTTokenizer
 
         return TFOpenAIGPTTokenizer.from_pretrained(os.fspath(tokenizer))
     if hasattr(tokenizer, "encode") and hasattr(tokenizer, "save_pretrained") and not callable(
         getattr(tokenizer, "detokenize", None)
     ):
-        from tfgpt.tf_tokenizer import TFOpenAIGPTTokenizer
+        from tfgpt.tokenizers.tf_tokenizer import TFOpenAIGPTTokenizer
 
         key = id(tokenizer)
         hit = _GRAPH_TOKENIZERS.get(key)

@@ -15,9 +15,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgpt.configuration import OpenAIGPTConfig
-from tfgpt.layers import MASK_VALUE, Block, PositionEmbedding, TokenEmbedding
-from tfgpt.outputs import (
+from tfgpt.models.configuration import OpenAIGPTConfig
+from tfgpt.models.layers import MASK_VALUE, Block, PositionEmbedding, TokenEmbedding
+from tfgpt.models.outputs import (
     TFBaseModelOutput,
     TFCausalLMOutput,
     TFOpenAIGPTDoubleHeadsModelOutput,
@@ -864,10 +864,3 @@ class TFOpenAIGPTForSequenceClassification(TFOpenAIGPTPreTrainedModel):
             labels = labels["labels"]
         return classification_loss(labels, outputs["logits"], self.num_labels, self.config.problem_type)
 
-
-MODEL_CLASSES = {
-    "OpenAIGPTModel": TFOpenAIGPTModel,
-    "OpenAIGPTLMHeadModel": TFOpenAIGPTLMHeadModel,
-    "OpenAIGPTDoubleHeadsModel": TFOpenAIGPTDoubleHeadsModel,
-    "OpenAIGPTForSequenceClassification": TFOpenAIGPTForSequenceClassification,
-}

@@ -43,7 +43,7 @@ import keras
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from tfgpt.tokenization import (
+from tfgpt.tokenizers.tokenization import (
     END_OF_WORD,
     OpenAIGPTTokenizer,
     bpe_merge,
@@ -344,11 +344,11 @@ class TFOpenAIGPTTokenizer(keras.layers.Layer):
         self._allow_non_tensor_positional_args = True
 
         if isinstance(vocabulary, (str, os.PathLike)):
-            from tfgpt.tokenization import load_vocab
+            from tfgpt.tokenizers.tokenization import load_vocab
 
             vocabulary = load_vocab(os.fspath(vocabulary))
         if isinstance(merges, (str, os.PathLike)):
-            from tfgpt.tokenization import load_merges
+            from tfgpt.tokenizers.tokenization import load_merges
 
             merges = load_merges(os.fspath(merges))
         merges = [tuple(m.split()) if isinstance(m, str) else tuple(m) for m in merges]

@@ -26,7 +26,7 @@ import time
 from collections import Counter
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
-from tfgpt.tokenization import (END_OF_WORD, OpenAIGPTTokenizer, basic_tokenize, lower_per_character,
+from tfgpt.tokenizers.tokenization import (END_OF_WORD, OpenAIGPTTokenizer, basic_tokenize, lower_per_character,
                                merge_pair)
 
 logger = logging.getLogger(__name__)

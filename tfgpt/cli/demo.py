@@ -50,7 +50,7 @@ def run_demo(output="runs/demo", export_dir="export/demo", tokenizer=None, corpu
     _step(2, "tokenizer")
     model_dir = os.path.join(output, "model")
     if tokenizer is None:
-        from tfgpt.bpe_trainer import train_bpe
+        from tfgpt.tokenizers.trainer import train_bpe
 
         tokenizer = os.path.join(output, "tokenizer")
         t0 = time.time()

@@ -104,7 +104,7 @@ def _atomic_write(target: Path, overwrite: bool, write):
 # --- the model's own forward pass as signatures ----------------------------------------------------------
 
 def _model_kind(model) -> str:
-    from tfgpt import modeling
+    from tfgpt.models import modeling
 
     if isinstance(model, modeling.TFOpenAIGPTDoubleHeadsModel):
         return "double_heads"
@@ -263,7 +263,7 @@ def _tf_tokenizer(tokenizer):
     """The in-graph tokenizer layer for ``tokenizer`` (a Python tokenizer is converted)."""
     if hasattr(tokenizer, "detokenize") and callable(tokenizer):
         return tokenizer
-    from tfgpt.tf_tokenizer import TFOpenAIGPTTokenizer
+    from tfgpt.tokenizers.tf_tokenizer import TFOpenAIGPTTokenizer
 
     return TFOpenAIGPTTokenizer.from_tokenizer(tokenizer)
 
@@ -433,13 +433,13 @@ def _cli_export(args):
     from tfgpt import checkpoints
 
     folder = args.model if os.path.isdir(args.model) else None
-    cls = checkpoints._model_class(args.head, folder)
+    cls = checkpoints.model_class(args.head, folder)
     print(f"loading {args.model} ({cls.__name__}) ...", file=sys.stderr, flush=True)
     model = cls.from_pretrained(args.model)
     tokenizer = None
     tok_source = args.tokenizer or (folder if _has_tokenizer_files(folder) else None)
     if tok_source is not None and _has_lm_head(model):
-        from tfgpt.tokenization import OpenAIGPTTokenizer
+        from tfgpt.tokenizers.tokenization import OpenAIGPTTokenizer
 
         tokenizer = OpenAIGPTTokenizer.from_pretrained(tok_source)
     print("writing the SavedModel ...", file=sys.stderr, flush=True)

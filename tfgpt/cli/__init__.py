@@ -12,12 +12,12 @@ import sys
 
 # Each module's register_cli adds one or more subcommands.
 COMMAND_MODULES = (
-    "tfgpt.training",     # train, evaluate
-    "tfgpt.generation",   # generate
-    "tfgpt.export",       # export
-    "tfgpt.checkpoints",  # convert
-    "tfgpt.bpe_trainer",  # learn-bpe
-    "tfgpt.demo",         # demo (the end-to-end main job)
+    "tfgpt.training.core",     # train, evaluate
+    "tfgpt.generation.decoding",   # generate
+    "tfgpt.export.core",       # export
+    "tfgpt.checkpoints.core",  # convert
+    "tfgpt.tokenizers.trainer",  # learn-bpe
+    "tfgpt.cli.demo",         # demo (the end-to-end main job)
 )
 
 

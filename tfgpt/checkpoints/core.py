@@ -35,8 +35,8 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from tfgpt.configuration import CONFIG_NAME, OpenAIGPTConfig
-from tfgpt.hub import resolve_dir
+from tfgpt.models.configuration import CONFIG_NAME, OpenAIGPTConfig
+from tfgpt.checkpoints.hub import resolve_dir
 
 logger = logging.getLogger(__name__)
 
@@ -1096,32 +1096,11 @@ def save_pretrained(model, save_directory, safe_serialization: bool = False, max
 
 # --- conversion and the command line -----------------------------------------------------------------
 
-MODEL_CHOICES = {
-    "lm": "TFOpenAIGPTLMHeadModel",
-    "base": "TFOpenAIGPTModel",
-    "double-heads": "TFOpenAIGPTDoubleHeadsModel",
-    "seqcls": "TFOpenAIGPTForSequenceClassification",
-}
+def model_class(head: Optional[str], folder: Optional[str] = None):
+    """The model class for a ``--head`` name; None: the folder's config.json architectures, else LM."""
+    from tfgpt.models import registry
 
-
-def model_class(choice: Optional[str], folder: Optional[str] = None):
-    """The model class for a CLI choice (lm/base/double-heads/seqcls); None: the folder's
-    config.json architectures, else the LM head model."""
-    from tfgpt import modeling
-
-    if choice is None and folder is not None and os.path.isfile(os.path.join(folder, CONFIG_NAME)):
-        try:
-            with open(os.path.join(folder, CONFIG_NAME), encoding="utf-8") as f:
-                archs = json.load(f).get("architectures") or []
-        except (OSError, ValueError, AttributeError):
-            archs = []
-        for arch in archs:
-            if arch in modeling.MODEL_CLASSES:
-                return modeling.MODEL_CLASSES[arch]
-    return getattr(modeling, MODEL_CHOICES[choice or "lm"])
-
-
-_model_class = model_class  # older spelling, used by tfgpt.export
+    return registry.class_for_folder(folder, head)
 
 
 def convert(source, out, model: Optional[str] = None, safe_serialization: bool = False,
@@ -1177,7 +1156,7 @@ def register_cli(subparsers):
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--n-head", type=int, default=None,
                    help="attention heads (OpenAI's shapes do not say; default: config.json, else 12)")
-    p.add_argument("--model", choices=sorted(MODEL_CHOICES), default=None,
+    p.add_argument("--model", choices=["lm", "base", "double-heads", "seqcls"], default=None,
                    help="model class to load and write (default: the config's architecture, else lm)")
     p.add_argument("--safe", action="store_true", help="write model.safetensors instead of tf_model.h5")
     p.add_argument("--max-shard-size", default="10GB", help="shard above this size (default 10GB)")

@@ -1,0 +1,11 @@
+"""The GPT-1 model family: configuration, layers, the main layer, the four heads and their outputs."""
+
+from tfgpt.models.configuration import OpenAIGPTConfig  # noqa: F401
+from tfgpt.models.modeling import (  # noqa: F401
+    TFOpenAIGPTDoubleHeadsModel,
+    TFOpenAIGPTForSequenceClassification,
+    TFOpenAIGPTLMHeadModel,
+    TFOpenAIGPTMainLayer,
+    TFOpenAIGPTModel,
+    TFOpenAIGPTPreTrainedModel,
+)
