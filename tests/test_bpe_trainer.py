@@ -25,6 +25,7 @@ def learned(tmp_path_factory):
     return tok, out, time.perf_counter() - start
 
 
+@pytest.mark.slow
 def test_8000_merges_on_tinyshakespeare_in_under_a_minute(learned):
     tok, out, seconds = learned
     assert seconds < 60

@@ -624,6 +624,7 @@ def test_save_interrupted_at_every_step(old, new, tmp_path, monkeypatch):
         assert sorted(os.listdir(folder)) == sorted(os.listdir(tmp_path / "count"))
 
 
+@pytest.mark.slow
 def test_kill_during_save(tmp_path):
     """SIGKILL a real process in the middle of save_pretrained: the folder still loads, old or new."""
     sys.path.insert(0, str(TESTS))

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from conftest import REPO
 
@@ -30,6 +31,7 @@ def _kill(procs):
             pass
 
 
+@pytest.mark.slow
 def test_mirrored_two_cpus_matches_one_device(tmp_path):
     out = tmp_path / "mirrored.json"
     r = subprocess.run([sys.executable, str(SCRIPT), "mirrored", str(out)], env=_env(),
@@ -56,6 +58,7 @@ def _free_ports(n):
             s.close()
 
 
+@pytest.mark.slow
 def test_multi_worker_mirrored_two_processes(tmp_path):
     ports = _free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}

@@ -32,6 +32,7 @@ def test_notebook_is_committed_without_outputs(name):
             assert cell.outputs == [] and cell.execution_count is None, f"{name}: cell {i} has outputs"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_runs(name, monkeypatch, tmp_path):
     monkeypatch.setenv("TMPDIR", str(tmp_path))  # the notebooks' temporary folders, even when a cell fails

@@ -204,6 +204,7 @@ def _run_backup_script(args, **kw):
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
 
 
+@pytest.mark.slow
 def test_backup_and_restore_resumes_after_sigkill(tmp_path):
     """A training process killed with SIGKILL resumes at its last backup and ends at the same step."""
     epochs, steps = 6, 3
