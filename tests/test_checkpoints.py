@@ -22,7 +22,7 @@ from safetensors.numpy import load_file, save_file
 
 import tfgpt
 from tfgpt.checkpoints import core as ck
-from tfgpt.checkpoints.hub import HubError
+from tfgpt.hub import HubError
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 HF = SHARED / "fixtures" / "hf"

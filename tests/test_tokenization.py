@@ -279,7 +279,7 @@ def test_hub_id_resolves_from_the_cache_offline(tmp_path):
 
 
 def test_missing_hub_id_offline_gives_a_clear_error(tmp_path):
-    from tfgpt.checkpoints.hub import HubError
+    from tfgpt.hub import HubError
 
     with pytest.raises(HubError, match="not a local folder"):
         OpenAIGPTTokenizer.from_pretrained("someone/not-cached", cache_dir=str(tmp_path), local_files_only=True)

@@ -22,7 +22,7 @@ _EXPORTS = {
     "OpenAIGPTTokenizer": "tfgpt.tokenizers.tokenization",
     "TFOpenAIGPTTokenizer": "tfgpt.tokenizers.tf_tokenizer",
 }
-_SUBMODULES = {"models", "tokenizers", "generation", "checkpoints", "export", "training", "data", "cli", "io"}
+_SUBMODULES = {"models", "tokenizers", "generation", "checkpoints", "export", "training", "data", "cli", "io", "hub"}
 
 __all__ = sorted(_EXPORTS)
 

@@ -36,7 +36,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from tfgpt.models.configuration import CONFIG_NAME, OpenAIGPTConfig
-from tfgpt.checkpoints.hub import resolve_dir
+from tfgpt.hub import resolve_dir
 
 logger = logging.getLogger(__name__)
 

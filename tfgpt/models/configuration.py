@@ -217,7 +217,7 @@ class OpenAIGPTConfig:
     @classmethod
     def from_pretrained(cls, path_or_id: str | os.PathLike, **kwargs) -> "OpenAIGPTConfig":
         """Read config.json from a folder, a config.json path, or a hub id."""
-        from tfgpt.checkpoints.hub import resolve_dir
+        from tfgpt.hub import resolve_dir
 
         path = os.fspath(path_or_id)
         if os.path.isfile(path):

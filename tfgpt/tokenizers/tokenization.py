@@ -540,7 +540,7 @@ class OpenAIGPTTokenizer:
         ``vocab_40000.bpe``; ``tokenizer_config.json`` / ``special_tokens_map.json`` /
         ``added_tokens.json`` are read when present. Keyword arguments override saved settings.
         """
-        from tfgpt.checkpoints.hub import resolve_dir
+        from tfgpt.hub import resolve_dir
 
         hub_kwargs = {k: kwargs.pop(k) for k in ("revision", "cache_dir", "local_files_only", "token") if k in kwargs}
         directory = resolve_dir(
