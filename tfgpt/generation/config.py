@@ -233,12 +233,18 @@ class GenerationConfig:
 
     # --- files --------------------------------------------------------------------------------------
     def save_pretrained(self, save_directory) -> str:
-        """Write ``generation_config.json`` (non-default fields only) into ``save_directory``, atomically."""
+        """Write ``generation_config.json`` (non-default fields only) into ``save_directory``, atomically.
+
+        As HF, a config that ``validate`` warns about (an option its mode ignores) is refused.
+        """
         if os.path.isfile(save_directory):
             raise ValueError(f"save_directory {save_directory!r} is a file, not a folder")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             self.validate()
+        if caught:
+            raise ValueError("the generation config is inconsistent and is not saved: "
+                             + "; ".join(str(w.message) for w in caught))
         return atomic_write_json(os.path.join(os.fspath(save_directory), GENERATION_CONFIG_NAME),
                                  self.to_diff_dict())
 
