@@ -37,6 +37,7 @@ def test_reads_hf_file_and_writes_only_differences(tmp_path):
     original = json.loads((GENERATE_FIXTURES / "cfgdir" / GENERATION_CONFIG_NAME).read_text())
     assert written == original  # the same keys and values HF wrote
     assert GenerationConfig.from_pretrained(tmp_path) == gc
+    assert hash(GenerationConfig.from_pretrained(tmp_path)) == hash(gc) != hash(GenerationConfig())
     assert GenerationConfig.from_pretrained(tmp_path / GENERATION_CONFIG_NAME, top_k=5).top_k == 5
 
 

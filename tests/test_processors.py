@@ -79,11 +79,13 @@ def test_first_step_scores_match_hf(lm, name):
     scores = _last_logits(lm, ids, np.ones_like(ids))
     if gc.num_beams > 1:  # HF's beam search processes log-probabilities
         scores = tf.nn.log_softmax(scores, axis=-1)
-    out = procs(P.DecodeState.from_prompt(ids), scores).numpy()[0]
-    finite = np.flatnonzero(np.isfinite(out))
-    assert finite.tolist() == case["first_step_finite"]
-    np.testing.assert_allclose(out[finite], case["first_step_values"], atol=1e-4, rtol=0)
-    assert np.all(out[~np.isfinite(out)] == -np.inf)
+    state = P.DecodeState.from_prompt(ids)
+    compiled = tf.function(lambda st, sc: procs(st, sc), jit_compile=True)
+    for out in (procs(state, scores).numpy()[0], compiled(state, scores).numpy()[0]):
+        finite = np.flatnonzero(np.isfinite(out))
+        assert finite.tolist() == case["first_step_finite"]
+        np.testing.assert_allclose(out[finite], case["first_step_values"], atol=1e-4, rtol=0)
+        assert np.all(out[~np.isfinite(out)] == -np.inf)
 
 
 def test_builder_order_and_kinds():
@@ -104,6 +106,14 @@ def test_builder_order_and_kinds():
     assert [(type(p).__name__, p.top_k) for p in beams] == [("TopKLogitsWarper", 50)]
     assert P.build_processors(GenerationConfig(do_sample=True, num_beams=3, top_k=1))[0].top_k == 2
     assert P.build_processors(GenerationConfig()) == []
+    # HF replaces min_length by min_new_tokens + prompt length: per row that is the min_new_tokens test
+    both = P.build_processors(GenerationConfig(min_length=30, min_new_tokens=3, eos_token_id=2))
+    assert [(type(p).__name__, p.min_new_tokens) for p in both] == [("MinNewTokensLengthLogitsProcessor", 3)]
+    assert P.build_processors(GenerationConfig(min_length=30)) == []  # no eos: nothing to hold back
+    forced = P.build_processors(GenerationConfig(max_length=12, forced_eos_token_id=[2, 3]), input_length=5)
+    assert (forced[0].max_new_tokens, forced[0].eos_token_id) == (7, [2, 3])
+    begin = P.build_processors(GenerationConfig(forced_bos_token_id=1, begin_suppress_tokens=[4]))
+    assert begin[1].after_forced_bos is True
 
 
 def test_builder_refuses_unsupported_and_duplicates():

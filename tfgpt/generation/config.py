@@ -8,7 +8,7 @@ import os
 import warnings
 from typing import Any, Dict, Optional, Tuple
 
-from tfgpt.io import atomic_write_json, read_json
+from tfgpt.io import atomic_write_json, json_text, read_json
 
 GENERATION_CONFIG_NAME = "generation_config.json"
 
@@ -288,6 +288,10 @@ class GenerationConfig:
             return NotImplemented
         strip = lambda d: {k: v for k, v in d.items() if k not in METADATA_FIELDS}  # noqa: E731
         return strip(self.to_dict()) == strip(other.to_dict())
+
+    def __hash__(self) -> int:
+        strip = {k: v for k, v in self.to_dict().items() if k not in METADATA_FIELDS}
+        return hash(json_text(strip, indent=None))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.to_diff_dict()!r})"

@@ -214,10 +214,9 @@ class RepetitionPenaltyLogitsProcessor(LogitsProcessor):
     """Divide positive (multiply negative) scores of tokens already in the row by ``penalty`` (CTRL)."""
 
     def __init__(self, penalty: float):
-        penalty = float(penalty) if not isinstance(penalty, bool) else penalty
-        if not isinstance(penalty, float) or not penalty > 0:
+        if isinstance(penalty, bool) or not isinstance(penalty, (int, float)) or not penalty > 0:
             raise ValueError(f"repetition_penalty must be a strictly positive float, got {penalty!r}")
-        self.penalty = penalty
+        self.penalty = float(penalty)
 
     def __call__(self, state, scores):
         seen = token_presence(state.input_ids, state.written_valid(), _vocab_size(scores))

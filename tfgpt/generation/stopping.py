@@ -18,6 +18,7 @@ looked up in that table and their lengths accumulated, which tells whether they 
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -119,7 +120,7 @@ class StopStringCriteria(StoppingCriteria):
             raise ValueError(f"stop_strings must be a non-empty string or list of them, got {stop_strings!r}")
         self.stop_strings = stop_strings
         tokens, indices = token_strings(tokenizer)
-        table, self._max_positions, self._max_ends = stop_string_table(tokens, indices, stop_strings)
+        table, self._max_positions, self._max_ends = _cached_table(tokens, indices, stop_strings)
         self._table = tf.constant(table, tf.int32)  # (V + 1, S * (P + E) + 1); the last row: unknown id
         self._unknown = table.shape[0] - 1
         self._window = max(len(s) for s in stop_strings)  # tokens to look back: each holds >= 1 char
@@ -216,6 +217,13 @@ def stop_string_table(tokens: Sequence[str], indices: Sequence[int], stop_string
             table[index, p * s + e * k:p * s + e * k + len(cover)] = cover
     for token, index in zip(tokens, indices):
         table[index, -1] = len(token)
+    return table, p, e
+
+
+@functools.lru_cache(maxsize=8)  # a generate call builds the criteria anew; the table takes seconds
+def _cached_table(tokens: Tuple[str, ...], indices: Tuple[int, ...], stop_strings: Tuple[str, ...]):
+    table, p, e = stop_string_table(tokens, indices, stop_strings)
+    table.setflags(write=False)
     return table, p, e
 
 
