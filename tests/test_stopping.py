@@ -62,7 +62,8 @@ def test_stop_strings_match_the_reference_on_every_prefix(gpt_tokenizer, criteri
     assert got == want
     decoded = [gpt_tokenizer.decode(ids[:k]) for k in range(1, len(ids) + 1)]
     hits = [d for d, g in zip(decoded, got) if g]
-    assert hits == ["hello world .", "hello world . the cat sat", "hello world . the cat sat on the mat ! then it ran away",
+    assert hits == ["hello world .", "hello world . the cat sat",
+                    "hello world . the cat sat on the mat ! then it ran away",  # "ran a" and "ay"
                     "hello world . the cat sat on the mat ! then it ran away , quickly ; the end"]
 
 

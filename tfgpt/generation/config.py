@@ -6,7 +6,7 @@ import copy
 import math
 import os
 import warnings
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Tuple
 
 from tfgpt.io import atomic_write_json, json_text, read_json
 

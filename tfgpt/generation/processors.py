@@ -20,7 +20,7 @@ Shapes in comments: B batch rows, L buffer length, V vocabulary, W biased sequen
 from __future__ import annotations
 
 import math
-from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Callable, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
@@ -145,7 +145,8 @@ def _tail(state: DecodeState, n: int) -> Tuple[tf.Tensor, tf.Tensor]:
 
 def _kth_largest(scores, k: int) -> tf.Tensor:
     """The k-th largest score of each row [B, 1]."""
-    return tf.math.top_k(scores, k=k, sorted=True).values[:, k - 1:k]
+    # the min of the top k, not a slice of them: XLA on CPU turns a sliced top_k into a full sort
+    return tf.reduce_min(tf.math.top_k(scores, k=k, sorted=False).values, axis=-1, keepdims=True)
 
 
 def _unsort(sorted_mask, order) -> tf.Tensor:
@@ -473,9 +474,8 @@ class MinPLogitsWarper(LogitsProcessor):
     def __call__(self, state, scores):
         probs = tf.nn.softmax(scores, axis=-1)
         drop = probs < self.min_p * tf.reduce_max(probs, axis=-1, keepdims=True)
-        order = tf.argsort(scores, axis=-1, direction="DESCENDING", stable=True)
-        keep_first = tf.range(_vocab_size(scores)) < self.min_tokens_to_keep
-        drop &= ~_unsort(tf.broadcast_to(keep_first[None, :], tf.shape(order)), order)
+        k = min(self.min_tokens_to_keep, _vocab_size(scores))
+        drop &= scores < _kth_largest(scores, k)  # the k best stay (ties with the k-th too)
         return tf.where(drop, tf.constant(self.filter_value, scores.dtype), scores)
 
 
