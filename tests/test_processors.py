@@ -93,12 +93,14 @@ def test_builder_order_and_kinds():
                           epsilon_cutoff=0.01, eta_cutoff=0.01, repetition_penalty=1.1, no_repeat_ngram_size=3,
                           bad_words_ids=[[5]], min_length=4, eos_token_id=[2, 3], forced_bos_token_id=1,
                           forced_eos_token_id=2, max_new_tokens=7, suppress_tokens=[9],
-                          begin_suppress_tokens=[8], renormalize_logits=True)
+                          begin_suppress_tokens=[8], renormalize_logits=True, remove_invalid_values=True,
+                          exponential_decay_length_penalty=(3, 1.1))
     user = lambda ids, scores, cur_len: scores  # noqa: E731
     names = [type(p).__name__ for p in P.build_processors(gc, logits_processor=[user])]
     assert names == ["RepetitionPenaltyLogitsProcessor", "NoRepeatNGramLogitsProcessor",
                      "NoBadWordsLogitsProcessor", "MinLengthLogitsProcessor", "ForcedBOSTokenLogitsProcessor",
-                     "ForcedEOSTokenLogitsProcessor", "SuppressTokensLogitsProcessor",
+                     "ForcedEOSTokenLogitsProcessor", "InfNanRemoveLogitsProcessor",
+                     "ExponentialDecayLengthPenalty", "SuppressTokensLogitsProcessor",
                      "SuppressTokensAtBeginLogitsProcessor", "CallableProcessor", "TemperatureLogitsWarper",
                      "TopKLogitsWarper", "TopPLogitsWarper", "MinPLogitsWarper", "TypicalLogitsWarper",
                      "EpsilonLogitsWarper", "EtaLogitsWarper", "LogitNormalization"]
@@ -170,6 +172,8 @@ def _processors():
         "forced_bos": P.ForcedBOSTokenLogitsProcessor(4),
         "forced_eos": P.ForcedEOSTokenLogitsProcessor(3, [9]),
         "suppress": P.SuppressTokensLogitsProcessor([1, 2]),
+        "inf_nan": P.InfNanRemoveLogitsProcessor(),
+        "decay": P.ExponentialDecayLengthPenalty((1, 1.5), [9, 10]),
         "begin_suppress": P.SuppressTokensAtBeginLogitsProcessor([3]),
         "temperature": P.TemperatureLogitsWarper(0.7),
         "top_k": P.TopKLogitsWarper(5),
@@ -230,6 +234,13 @@ def test_processor_values():
     assert _banned(forced) == [v for v in range(V) if v != 9] and forced[9] == 0.0
     assert _banned(run("forced_bos")) == []
     assert _banned(run("suppress")) == [1, 2]
+    decay = run("decay")  # 2 new tokens, 1 past start_index: eos scores + |score| * (1.5 - 1)
+    np.testing.assert_allclose(decay[[9, 10]], s[0, [9, 10]] + np.abs(s[0, [9, 10]]) * 0.5, rtol=1e-6)
+    assert np.array_equal(np.delete(decay, [9, 10]), np.delete(s[0], [9, 10]))
+    assert np.array_equal(run("decay", _state([(PROMPT, [8])], width=4)), s[0])  # not past start_index yet
+    odd = np.array([[np.nan, np.inf, -np.inf, 1.5]], np.float32)
+    np.testing.assert_array_equal(procs["inf_nan"](state, tf.constant(odd)).numpy(),
+                                  [[0.0, np.finfo(np.float32).max, np.finfo(np.float32).min, 1.5]])
     assert _banned(run("begin_suppress")) == []  # tokens were already generated
     np.testing.assert_allclose(run("temperature"), s[0] / 0.7, rtol=1e-6)
     top = run("top_k")

@@ -163,6 +163,10 @@ def _check_min_tokens(min_tokens_to_keep) -> int:
     return min_tokens_to_keep
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _positive_int(value, name: str, allow_zero: bool = False) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < (0 if allow_zero else 1):
         kind = "a non-negative" if allow_zero else "a positive"
@@ -378,6 +382,38 @@ class ForcedEOSTokenLogitsProcessor(LogitsProcessor):
         return tf.where(last[:, None], only[None, :], scores)
 
 
+class InfNanRemoveLogitsProcessor(LogitsProcessor):
+    """Replace nan by 0 and +-inf by the dtype's largest / smallest finite value."""
+
+    def __call__(self, state, scores):
+        big = tf.constant(scores.dtype.max, scores.dtype)
+        out = tf.where(tf.math.is_nan(scores), tf.zeros_like(scores), scores)
+        out = tf.where(tf.equal(scores, float("inf")), big, out)
+        return tf.where(tf.equal(scores, NEG_INF), -big, out)
+
+
+class ExponentialDecayLengthPenalty(LogitsProcessor):
+    """After ``start_index`` new tokens, raise the eos scores by ``|score| * (decay_factor ** n - 1)``.
+
+    ``n`` counts the new tokens past ``start_index`` (HF: the length past prompt + start_index).
+    """
+
+    def __init__(self, exponential_decay_length_penalty, eos_token_id):
+        pair = exponential_decay_length_penalty
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2 or not _is_int(pair[0]) or \
+                isinstance(pair[1], bool) or not isinstance(pair[1], (int, float)):
+            raise ValueError(f"exponential_decay_length_penalty must be (start_index: int, decay_factor: float), "
+                             f"got {pair!r}")
+        self.start_index, self.decay_factor = int(pair[0]), float(pair[1])
+        self.eos_token_id = _as_id_list(eos_token_id, "eos_token_id")
+
+    def __call__(self, state, scores):
+        eos = _vocab_mask(self.eos_token_id, _vocab_size(scores), "eos_token_id")
+        past = tf.cast(state.new_tokens() - self.start_index, scores.dtype)[:, None]  # (B, 1)
+        boost = tf.abs(scores) * (tf.pow(tf.constant(self.decay_factor, scores.dtype), past) - 1.0)
+        return tf.where(eos[None, :] & (past > 0), scores + boost, scores)
+
+
 class SuppressTokensLogitsProcessor(LogitsProcessor):
     """Never generate ``suppress_tokens``."""
 
@@ -560,8 +596,6 @@ UNSUPPORTED_SCORE_OPTIONS = {
     "encoder_no_repeat_ngram_size": 0,
     "constraints": None,
     "force_words_ids": None,
-    "exponential_decay_length_penalty": None,
-    "remove_invalid_values": False,
     "forced_decoder_ids": None,
     "guidance_scale": None,
     "watermarking_config": None,
@@ -618,6 +652,12 @@ def build_processors(generation_config, input_length: Optional[int] = None,
             raise ValueError(f"forced_eos_token_id: max_length={gc.max_length} leaves no new token after "
                              f"the {input_length}-token prompt")
         out.append(ForcedEOSTokenLogitsProcessor(max_new, gc.forced_eos_token_id))
+    if gc.remove_invalid_values is True:
+        out.append(InfNanRemoveLogitsProcessor())
+    if gc.exponential_decay_length_penalty is not None:
+        if eos is None:
+            raise ValueError("exponential_decay_length_penalty needs eos_token_id")
+        out.append(ExponentialDecayLengthPenalty(gc.exponential_decay_length_penalty, eos))
     if gc.suppress_tokens is not None:
         out.append(SuppressTokensLogitsProcessor(gc.suppress_tokens))
     if gc.begin_suppress_tokens is not None:
