@@ -288,6 +288,21 @@ def test_processor_under_xla_matches_eager(name):
     assert len(traces) == 1
 
 
+def test_buffer_of_unknown_length():
+    """Inside a SavedModel signature the buffer length may be unknown when tracing."""
+    procs = P.LogitsProcessorList([P.NoRepeatNGramLogitsProcessor(2), P.NoBadWordsLogitsProcessor([[8, 3, 2]]),
+                                   P.RepetitionPenaltyLogitsProcessor(1.3)])
+    fn = tf.function(lambda ids, valid, cur, plen, sc: procs(P.DecodeState(ids, valid, cur, plen), sc),
+                     input_signature=[tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None, None], tf.bool),
+                                      tf.TensorSpec([], tf.int32), tf.TensorSpec([None], tf.int32),
+                                      tf.TensorSpec([None, V], tf.float32)])
+    state = _state([(PROMPT, GENERATED)], width=4)
+    s = tf.constant(_scores())
+    np.testing.assert_allclose(fn(*state, s).numpy(), procs(state, s).numpy(), atol=1e-6)
+    short = _state([([3], [])], width=1, extra=0)  # shorter than any n-gram
+    np.testing.assert_allclose(fn(*short, s).numpy(), procs(short, s).numpy(), atol=1e-6)
+
+
 @pytest.mark.parametrize("name", sorted(_processors()))
 def test_left_padded_row_matches_row_alone(name):
     proc = _processors()[name]

@@ -238,9 +238,10 @@ class NoRepeatNGramLogitsProcessor(LogitsProcessor):
     def __call__(self, state, scores):
         n = self.ngram_size
         length = state.input_ids.shape[1]
-        count = length - n + 1  # start positions of n-grams in the buffer
-        if count <= 0:
+        if length is not None and length < n:
             return scores
+        # start positions of n-grams in the buffer (a tensor when the buffer length is not static)
+        count = length - n + 1 if length is not None else tf.maximum(tf.shape(state.input_ids)[1] - n + 1, 0)
         valid = state.written_valid()
         ids = state.input_ids
         tail, tail_ok = _tail(state, n - 1)  # (B, n-1): the n-gram prefix the next token would complete
