@@ -24,7 +24,7 @@ from typing import Callable, Iterable, List, NamedTuple, Optional, Sequence, Tup
 
 import tensorflow as tf
 
-NEG_INF = float("-inf")
+FILTER_VALUE = float("-inf")  # what filtered scores become (HF's filter_value); not the beam loop's -1e9
 
 
 class DecodeState(NamedTuple):
@@ -252,7 +252,7 @@ class NoRepeatNGramLogitsProcessor(LogitsProcessor):
             if k < n - 1:
                 match &= tf.equal(ids[:, k:k + count], tail[:, k:k + 1])
         banned = token_presence(ids[:, n - 1:n - 1 + count], match, _vocab_size(scores))
-        return tf.where(banned, tf.constant(NEG_INF, scores.dtype), scores)
+        return tf.where(banned, tf.constant(FILTER_VALUE, scores.dtype), scores)
 
 
 class SequenceBiasLogitsProcessor(LogitsProcessor):
@@ -325,7 +325,7 @@ class NoBadWordsLogitsProcessor(SequenceBiasLogitsProcessor):
         eos = _as_id_list(eos_token_id, "eos_token_id") if eos_token_id is not None else []
         words = [w for w in words if not (len(w) == 1 and w[0] in eos)]
         self.bad_words_ids = words
-        super().__init__({tuple(w): NEG_INF for w in words})
+        super().__init__({tuple(w): FILTER_VALUE for w in words})
 
 
 class MinLengthLogitsProcessor(LogitsProcessor):
@@ -338,7 +338,7 @@ class MinLengthLogitsProcessor(LogitsProcessor):
     def __call__(self, state, scores):
         eos = _vocab_mask(self.eos_token_id, _vocab_size(scores), "eos_token_id")
         short = state.lengths() < self.min_length  # (B,)
-        return tf.where(short[:, None] & eos[None, :], tf.constant(NEG_INF, scores.dtype), scores)
+        return tf.where(short[:, None] & eos[None, :], tf.constant(FILTER_VALUE, scores.dtype), scores)
 
 
 class MinNewTokensLengthLogitsProcessor(LogitsProcessor):
@@ -351,7 +351,7 @@ class MinNewTokensLengthLogitsProcessor(LogitsProcessor):
     def __call__(self, state, scores):
         eos = _vocab_mask(self.eos_token_id, _vocab_size(scores), "eos_token_id")
         early = state.new_tokens() < self.min_new_tokens
-        return tf.where(early[:, None] & eos[None, :], tf.constant(NEG_INF, scores.dtype), scores)
+        return tf.where(early[:, None] & eos[None, :], tf.constant(FILTER_VALUE, scores.dtype), scores)
 
 
 class ForcedBOSTokenLogitsProcessor(LogitsProcessor):
@@ -362,7 +362,7 @@ class ForcedBOSTokenLogitsProcessor(LogitsProcessor):
 
     def __call__(self, state, scores):
         forced = _vocab_mask([self.bos_token_id], _vocab_size(scores), "forced_bos_token_id")
-        only = tf.where(forced, tf.zeros([], scores.dtype), tf.constant(NEG_INF, scores.dtype))
+        only = tf.where(forced, tf.zeros([], scores.dtype), tf.constant(FILTER_VALUE, scores.dtype))
         return tf.where((state.lengths() == 1)[:, None], only[None, :], scores)
 
 
@@ -378,7 +378,7 @@ class ForcedEOSTokenLogitsProcessor(LogitsProcessor):
 
     def __call__(self, state, scores):
         forced = _vocab_mask(self.eos_token_id, _vocab_size(scores), "forced_eos_token_id")
-        only = tf.where(forced, tf.zeros([], scores.dtype), tf.constant(NEG_INF, scores.dtype))
+        only = tf.where(forced, tf.zeros([], scores.dtype), tf.constant(FILTER_VALUE, scores.dtype))
         last = state.new_tokens() == self.max_new_tokens - 1
         return tf.where(last[:, None], only[None, :], scores)
 
@@ -390,7 +390,7 @@ class InfNanRemoveLogitsProcessor(LogitsProcessor):
         big = tf.constant(scores.dtype.max, scores.dtype)
         out = tf.where(tf.math.is_nan(scores), tf.zeros_like(scores), scores)
         out = tf.where(tf.equal(scores, float("inf")), big, out)
-        return tf.where(tf.equal(scores, NEG_INF), -big, out)
+        return tf.where(tf.equal(scores, FILTER_VALUE), -big, out)
 
 
 class ExponentialDecayLengthPenalty(LogitsProcessor):
@@ -423,7 +423,7 @@ class SuppressTokensLogitsProcessor(LogitsProcessor):
 
     def __call__(self, state, scores):
         mask = _vocab_mask(self.suppress_tokens, _vocab_size(scores), "suppress_tokens")
-        return tf.where(mask[None, :], tf.constant(NEG_INF, scores.dtype), scores)
+        return tf.where(mask[None, :], tf.constant(FILTER_VALUE, scores.dtype), scores)
 
 
 class SuppressTokensAtBeginLogitsProcessor(LogitsProcessor):
@@ -443,7 +443,7 @@ class SuppressTokensAtBeginLogitsProcessor(LogitsProcessor):
         if self.after_forced_bos:
             begin = tf.cast(state.prompt_len == 1, tf.int32)
         at = state.new_tokens() == begin
-        return tf.where(at[:, None] & mask[None, :], tf.constant(NEG_INF, scores.dtype), scores)
+        return tf.where(at[:, None] & mask[None, :], tf.constant(FILTER_VALUE, scores.dtype), scores)
 
 
 class LogitNormalization(LogitsProcessor):
@@ -471,7 +471,7 @@ class TemperatureLogitsWarper(LogitsProcessor):
 class TopKLogitsWarper(LogitsProcessor):
     """Keep the ``top_k`` highest scores (ties with the k-th kept), -inf elsewhere."""
 
-    def __init__(self, top_k: int, min_tokens_to_keep: int = 1, filter_value: float = NEG_INF):
+    def __init__(self, top_k: int, min_tokens_to_keep: int = 1, filter_value: float = FILTER_VALUE):
         _positive_int(top_k, "top_k")
         self.top_k = max(top_k, _check_min_tokens(min_tokens_to_keep))
         self.filter_value = filter_value
@@ -485,7 +485,7 @@ class TopKLogitsWarper(LogitsProcessor):
 class TopPLogitsWarper(LogitsProcessor):
     """Nucleus: keep the smallest set of most likely tokens whose probabilities reach ``top_p``."""
 
-    def __init__(self, top_p: float, min_tokens_to_keep: int = 1, filter_value: float = NEG_INF):
+    def __init__(self, top_p: float, min_tokens_to_keep: int = 1, filter_value: float = FILTER_VALUE):
         self.top_p = _unit_float(top_p, "top_p", low_open=False, high_open=False)
         self.min_tokens_to_keep = _check_min_tokens(min_tokens_to_keep)
         self.filter_value = filter_value
@@ -503,7 +503,7 @@ class TopPLogitsWarper(LogitsProcessor):
 class MinPLogitsWarper(LogitsProcessor):
     """Drop tokens whose probability is below ``min_p`` times the most likely token's."""
 
-    def __init__(self, min_p: float, min_tokens_to_keep: int = 1, filter_value: float = NEG_INF):
+    def __init__(self, min_p: float, min_tokens_to_keep: int = 1, filter_value: float = FILTER_VALUE):
         self.min_p = _unit_float(min_p, "min_p", low_open=False, high_open=False)
         self.min_tokens_to_keep = _check_min_tokens(min_tokens_to_keep)
         self.filter_value = filter_value
@@ -519,7 +519,7 @@ class MinPLogitsWarper(LogitsProcessor):
 class TypicalLogitsWarper(LogitsProcessor):
     """Typical decoding: keep tokens whose surprisal is closest to the entropy, up to ``mass``."""
 
-    def __init__(self, mass: float = 0.9, min_tokens_to_keep: int = 1, filter_value: float = NEG_INF):
+    def __init__(self, mass: float = 0.9, min_tokens_to_keep: int = 1, filter_value: float = FILTER_VALUE):
         self.mass = _unit_float(mass, "typical_p")
         self.min_tokens_to_keep = _check_min_tokens(min_tokens_to_keep)
         self.filter_value = filter_value
@@ -543,7 +543,7 @@ class TypicalLogitsWarper(LogitsProcessor):
 class EpsilonLogitsWarper(LogitsProcessor):
     """Drop tokens with probability below ``epsilon`` (keeping the ``min_tokens_to_keep`` best)."""
 
-    def __init__(self, epsilon: float, min_tokens_to_keep: int = 1, filter_value: float = NEG_INF):
+    def __init__(self, epsilon: float, min_tokens_to_keep: int = 1, filter_value: float = FILTER_VALUE):
         self.epsilon = _unit_float(epsilon, "epsilon_cutoff")
         self.min_tokens_to_keep = _check_min_tokens(min_tokens_to_keep)
         self.filter_value = filter_value
@@ -558,7 +558,7 @@ class EpsilonLogitsWarper(LogitsProcessor):
 class EtaLogitsWarper(LogitsProcessor):
     """Eta sampling: drop tokens below ``min(epsilon, sqrt(epsilon) * exp(-entropy))``."""
 
-    def __init__(self, epsilon: float, min_tokens_to_keep: int = 1, filter_value: float = NEG_INF):
+    def __init__(self, epsilon: float, min_tokens_to_keep: int = 1, filter_value: float = FILTER_VALUE):
         self.epsilon = _unit_float(epsilon, "eta_cutoff")
         self.min_tokens_to_keep = _check_min_tokens(min_tokens_to_keep)
         self.filter_value = filter_value
