@@ -1,11 +1,12 @@
 """First ``generate`` call in a fresh process, with an empty and with a warm XLA compilation cache.
 
 Each run is a new Python process (batch 1, 16-token prompt, 64 new tokens, greedy, random weights):
-"cold" starts from an empty cache folder, "warm" from the folder a previous process filled. The
+"off" runs without the cache (``TFGPT_XLA_CACHE=0``), "cold" starts from an empty cache folder
+(compile, then write the entry), "warm" from the folder a previous process filled. The
 child splits its first call into the trace (Python building the graph), the execution of the traced
 program (TF-to-HLO lowering + XLA compile or cache load + the run) and the rest; the second call with
 the same shapes is the run alone, so ``execute - run`` is what compiling (cold) or loading (warm)
-costs. Prints median / min / max of each and the cold / warm ratio.
+costs. Prints median / min / max of each and the off / warm and cold / warm ratios.
 
     python benchmarks/bench_first_call.py --size gpt1 --runs 3
     python benchmarks/bench_first_call.py --size small
@@ -78,8 +79,9 @@ def child(size: str) -> dict:
                 compiled=tfgpt.compilation_cache.compiled_entries(), tokens=out[0, PROMPT:].tolist())
 
 
-def spawn(size: str, cache_dir: str) -> dict:
-    env = dict(os.environ, TFGPT_XLA_CACHE="1", TFGPT_XLA_CACHE_DIR=cache_dir, TF_CPP_MIN_LOG_LEVEL="3")
+def spawn(size: str, cache_dir: str, cache: bool = True) -> dict:
+    env = dict(os.environ, TFGPT_XLA_CACHE="1" if cache else "0", TFGPT_XLA_CACHE_DIR=cache_dir,
+               TF_CPP_MIN_LOG_LEVEL="3")
     env.pop("TF_XLA_FLAGS", None)
     proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", "--size", size], env=env,
                           capture_output=True, text=True, check=False)
@@ -104,28 +106,31 @@ def main(argv=None):
         return
     if a.runs < 1:
         p.error("--runs must be at least 1")
-    cold, warm = [], []
+    off, cold, warm = [], [], []
     root = tempfile.mkdtemp(prefix="tfgpt-first-call-")
     try:
         for i in range(a.runs):
             d = os.path.join(root, f"run{i}")
+            off.append(spawn(a.size, d, cache=False))
             cold.append(spawn(a.size, d))  # empty folder
             warm.append(spawn(a.size, d))  # the folder the cold process filled
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    same = all(c["tokens"] == w["tokens"] for c, w in zip(cold, warm))
+    same = all(o["tokens"] == c["tokens"] == w["tokens"] for o, c, w in zip(off, cold, warm))
     hits = sum(not w["compiled"] for w in warm)
     print(f"first generate call, {a.size}, batch 1, {PROMPT}-token prompt + {NEW} new (greedy), "
           f"{a.runs} fresh processes each; seconds, median (min-max)")
     print(f"{'':6} {'first':>18} {'trace':>18} {'execute':>18} {'other':>18} {'run':>18} {'import':>8}")
-    for name, rows in (("cold", cold), ("warm", warm)):
+    for name, rows in (("off", off), ("cold", cold), ("warm", warm)):
         cells = " ".join("%6.2f (%4.2f-%5.2f)" % summary(rows, k)
                          for k in ("first", "trace", "execute", "other", "run"))
         print(f"{name:6} {cells} {summary(rows, 'import_s')[0]:8.2f}")
-    c, w = summary(cold, "first")[0], summary(warm, "first")[0]
+    o, c, w = (summary(rows, "first")[0] for rows in (off, cold, warm))
     cc = summary(cold, "execute")[0] - summary(cold, "run")[0]
     wc = summary(warm, "execute")[0] - summary(warm, "run")[0]
-    print(f"cold / warm first call: {c / w:.2f}x   compile (cold execute - run): {cc:.2f} s   "
+    print(f"first call off / warm: {o / w:.2f}x   cold / warm: {c / w:.2f}x   "
+          f"cold - off (writing the entry): {c - o:+.2f} s")
+    print(f"compile (cold execute - run): {cc:.2f} s   "
           f"lowering + load (warm execute - run): {wc:.2f} s")
     print(f"warm processes that compiled nothing (cache hits): {hits}/{a.runs}; identical tokens: {same}")
 

@@ -66,9 +66,17 @@ def test_second_process_loads_what_the_first_compiled(tmp_path):
     assert store_files(store) == written
 
 
+def test_tensorflow_imported_first_still_caches(tmp_path):
+    """TensorFlow reads TF_XLA_FLAGS at its first op, not at import: importing it before tfgpt is fine."""
+    store = tmp_path / "xla"
+    out = run_child("import tensorflow\n" + GENERATE, TFGPT_XLA_CACHE_DIR=store)
+    assert out["compiled"] and store_files(store) == sorted(out["compiled"])
+
+
 def test_switched_off_writes_nothing(tmp_path):
     store = tmp_path / "xla"
-    inherited = f"--tf_xla_min_cluster_size=2 --tf_xla_persistent_cache_directory={tmp_path}/.tfgpt-work-1-x-y"
+    inherited = ("--tf_xla_min_cluster_size=2 "
+                 f"--tf_xla_persistent_cache_directory={tmp_path}/.tfgpt-work-1-x-y")
     out = run_child(GENERATE, TFGPT_XLA_CACHE="0", TFGPT_XLA_CACHE_DIR=store, TF_XLA_FLAGS=inherited)
     assert out["store"] is None and out["compiled"] == []
     assert out["flags"] == "--tf_xla_min_cluster_size=2"  # tfgpt's inherited flag dropped, the user's kept

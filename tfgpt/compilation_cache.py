@@ -19,7 +19,12 @@ machines never loads a foreign executable.
 
 An entry is keyed by the traced function (its name includes a per-process counter) and its HLO, so it
 is found again by a process that traces the same programs in the same order (a script, a server, the
-CLI); a process that traced other functions first compiles afresh and adds an entry.
+CLI); a process that traced other functions first compiles afresh and adds an entry. The trace
+itself (Python building the graph) and TensorFlow's lowering of it to HLO run in every process; the
+cache saves XLA's compile. Loading an entry, TensorFlow logs two harmless lines at error level (it
+first tries to parse the entry as text, "Error parsing text-format tensorflow.XlaSerializedCacheEntry";
+on some CPUs the loader names a tuning feature such as +prefer-no-gather); TF_CPP_MIN_LOG_LEVEL=3
+hides them.
 """
 
 from __future__ import annotations
@@ -44,15 +49,15 @@ TF_XLA_FLAGS = "TF_XLA_FLAGS"
 DIR_FLAG = "--tf_xla_persistent_cache_directory"
 PREFIX_FLAG = "--tf_xla_persistent_cache_prefix"
 
-# The store is pruned (oldest entries first) to this size when entries are published; one GPT-1
-# decode program is a few megabytes.
+# The store is pruned (oldest entries first) to this size when entries are published; one decode
+# program of the small benchmark size is 1.2 MB.
 MAX_CACHE_BYTES = 2 * 1024 ** 3
 ENTRY_SUFFIX = ".pb"
 WORK_PREFIX = ".tfgpt-work-"
 # A private folder left by a process that was killed is removed once it is this old.
 STALE_WORK_SECONDS = 24 * 3600
 
-_STATE = {"store": None, "work": None, "prefix": None, "published": [], "registered": False}
+_STATE = {"store": None, "work": None, "published": [], "registered": False}
 
 
 def default_directory() -> str:
@@ -64,13 +69,14 @@ def default_directory() -> str:
 
 
 def _host_fingerprint() -> str:
-    """Twelve hex digits naming this CPU's model and instruction-set flags."""
+    """Twelve hex digits naming this CPU's model and instruction-set flags (the first core's)."""
     parts = [platform.system(), platform.machine(), platform.processor()]
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
             for line in f:
-                key = line.split(":", 1)[0].strip()
-                if key in ("model name", "flags", "Features", "CPU part") and line not in parts:
+                if not line.strip() and len(parts) > 3:
+                    break
+                if line.split(":", 1)[0].strip() in ("model name", "flags", "Features", "CPU part"):
                     parts.append(line.strip())
     except OSError:
         pass
@@ -127,6 +133,8 @@ def _host_tag() -> str:
 
 
 def _pid_alive(pid: int) -> bool:
+    if os.name == "nt":  # os.kill would stop the process there; such folders go by age alone
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -185,7 +193,8 @@ def enable(directory: Optional[PathLike] = None, max_bytes: int = MAX_CACHE_BYTE
         _finish()
     store = Path(os.path.abspath(os.path.expanduser(os.fspath(directory if directory is not None
                                                               else default_directory()))))
-    prefix = cache_prefix()
+    users_prefix = _flag_value(flags, PREFIX_FLAG)
+    prefix = users_prefix or cache_prefix()
     try:
         store.mkdir(parents=True, exist_ok=True)
         _remove_stale_work_dirs(store)
@@ -199,20 +208,15 @@ def enable(directory: Optional[PathLike] = None, max_bytes: int = MAX_CACHE_BYTE
                       f"set {ENV_DIR} to a writable folder or {ENV_SWITCH}=0", RuntimeWarning, stacklevel=2)
         os.environ[TF_XLA_FLAGS] = " ".join(flags)
         return None
-    flags += [f"{DIR_FLAG}={work}", f"{PREFIX_FLAG}={prefix}"]
+    flags.append(f"{DIR_FLAG}={work}")
+    if users_prefix is None:
+        flags.append(f"{PREFIX_FLAG}={prefix}")
     os.environ[TF_XLA_FLAGS] = " ".join(flags)
-    _STATE.update(store=store, work=work, prefix=prefix, max_bytes=max_bytes, published=[])
+    _STATE.update(store=store, work=work, max_bytes=max_bytes, published=[])
     if not _STATE["registered"]:
         atexit.register(_finish)
         _STATE["registered"] = True
     return str(work)
-
-
-def disable() -> None:
-    """Stop using the cache from the next process on (this one's flags may already be read): the
-    entries compiled so far are published and tfgpt's flags are removed from ``TF_XLA_FLAGS``."""
-    _finish()
-    os.environ[TF_XLA_FLAGS] = " ".join(_without_ours(_split_flags(os.environ.get(TF_XLA_FLAGS, ""))))
 
 
 def active_directory() -> Optional[str]:
@@ -235,7 +239,7 @@ def compiled_entries() -> List[str]:
 
 
 def publish() -> List[str]:
-    """Move the entries this process compiled into the store (atomically); returns their names.
+    """Publish the entries this process compiled into the store (one rename each); returns their names.
 
     Runs at exit; a long-lived process may call it after its first calls so that others find them.
     """
@@ -288,7 +292,7 @@ def _finish() -> None:
         publish()
     finally:
         shutil.rmtree(work, ignore_errors=True)
-        _STATE.update(store=None, work=None, prefix=None)
+        _STATE.update(store=None, work=None)
 
 
 def configure_from_env() -> Optional[str]:
