@@ -9,6 +9,11 @@ import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Compiled XLA programs of this test run go to a folder of its own, not the user's Keras cache.
+if "TFGPT_XLA_CACHE_DIR" not in os.environ:
+    import tempfile
+
+    os.environ["TFGPT_XLA_CACHE_DIR"] = tempfile.mkdtemp(prefix="tfgpt-test-xla-")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

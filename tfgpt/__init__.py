@@ -9,6 +9,11 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
+# Before TensorFlow runs its first op, which is when it reads TF_XLA_FLAGS.
+from tfgpt import compilation_cache  # noqa: E402
+
+compilation_cache.configure_from_env()
+
 __version__ = "0.1.0"
 
 _EXPORTS = {
@@ -21,8 +26,12 @@ _EXPORTS = {
     "TFOpenAIGPTPreTrainedModel": "tfgpt.models.modeling",
     "OpenAIGPTTokenizer": "tfgpt.tokenizers.tokenization",
     "TFOpenAIGPTTokenizer": "tfgpt.tokenizers.tf_tokenizer",
+    "GenerationConfig": "tfgpt.generation.config",
+    "TextStreamer": "tfgpt.generation.streamers",
+    "TextIteratorStreamer": "tfgpt.generation.streamers",
 }
-_SUBMODULES = {"models", "tokenizers", "generation", "checkpoints", "export", "training", "data", "cli", "io", "hub"}
+_SUBMODULES = {"models", "tokenizers", "generation", "checkpoints", "export", "training", "data", "cli", "io",
+               "hub", "compilation_cache"}
 
 __all__ = sorted(_EXPORTS)
 

@@ -37,6 +37,13 @@ def env_flag(name: str, default: bool = False) -> bool:
     raise ValueError(f"environment variable {name}={value!r} is not a boolean (use 1/0, true/false)")
 
 
+def keras_cache_dir(cache_dir: Optional[str] = None) -> str:
+    """Where ``keras.utils.get_file`` caches: ``cache_dir``, else ``$KERAS_HOME``, else ``~/.keras``."""
+    if cache_dir:
+        return os.path.expanduser(cache_dir)
+    return os.path.expanduser(os.environ.get("KERAS_HOME") or os.path.join("~", ".keras"))
+
+
 def fsync_dir(path: PathLike) -> None:
     """Flush a folder's entries (renames into it) to disk, where the platform allows."""
     try:

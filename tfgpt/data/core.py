@@ -22,6 +22,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
+from tfgpt.io import keras_cache_dir
 from tfgpt.models.modeling import IGNORE_INDEX
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -122,13 +123,6 @@ def add_gpt1_special_tokens(tokenizer, model=None, tokens: Sequence[str] = GPT1_
 
 
 # --- the default corpus ------------------------------------------------------------------------------
-
-def keras_cache_dir(cache_dir: Optional[str] = None) -> str:
-    """Where ``keras.utils.get_file`` caches: ``cache_dir``, else ``$KERAS_HOME``, else ``~/.keras``."""
-    if cache_dir:
-        return os.path.expanduser(cache_dir)
-    return os.path.expanduser(os.environ.get("KERAS_HOME") or os.path.join("~", ".keras"))
-
 
 def default_corpus_path(cache_dir: Optional[str] = None) -> str:
     """The cached tiny-shakespeare path: ``{KERAS_HOME or ~/.keras}/datasets/tfgpt/tinyshakespeare.txt``."""
