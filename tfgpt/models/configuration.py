@@ -245,8 +245,9 @@ class OpenAIGPTConfig:
             self.__dict__[name] = self._normalized(name, value)
         for name, default in COMMON_DEFAULTS.items():
             self.__dict__[name] = kwargs.pop(name, copy.deepcopy(default))
-        if self.pruned_heads:
-            self.__dict__["pruned_heads"] = {int(k): v for k, v in dict(self.pruned_heads).items()}
+        if isinstance(self.pruned_heads, Mapping):  # layer indices come back from JSON as strings
+            self.__dict__["pruned_heads"] = {int(k) if isinstance(k, str) and k.isdigit() else k: v
+                                             for k, v in self.pruned_heads.items()}
         self.__dict__["id2label"] = dict(id2label)
         self.__dict__["label2id"] = dict(label2id)
         for name, default in GENERATION_DEFAULTS.items():
