@@ -19,6 +19,12 @@ _EXPORTS = {
     "TFOpenAIGPTDoubleHeadsModel": "tfgpt.models.modeling",
     "TFOpenAIGPTForSequenceClassification": "tfgpt.models.modeling",
     "TFOpenAIGPTPreTrainedModel": "tfgpt.models.modeling",
+    "AutoConfig": "tfgpt.models.auto",
+    "TFAutoModel": "tfgpt.models.auto",
+    "TFAutoModelForCausalLM": "tfgpt.models.auto",
+    "TFAutoModelForPreTraining": "tfgpt.models.auto",
+    "TFAutoModelWithLMHead": "tfgpt.models.auto",
+    "TFAutoModelForSequenceClassification": "tfgpt.models.auto",
     "OpenAIGPTTokenizer": "tfgpt.tokenizers.tokenization",
     "TFOpenAIGPTTokenizer": "tfgpt.tokenizers.tf_tokenizer",
 }
