@@ -17,7 +17,7 @@ import os
 import warnings
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-from tfgpt.io import atomic_write_text, json_text, read_json
+from tfgpt.io import atomic_write_json, json_text, read_json
 
 logger = logging.getLogger("tfgpt")
 
@@ -212,8 +212,7 @@ class OpenAIGPTConfig:
                              f"attention one way (HF's 'eager'); pass None or 'eager'")
         if "torch_dtype" in kwargs:  # HF's older name for dtype; dtype wins when both are given
             torch_dtype = kwargs.pop("torch_dtype")
-            kwargs.setdefault("dtype", torch_dtype)
-            if kwargs["dtype"] is None:
+            if kwargs.get("dtype") is None:
                 kwargs["dtype"] = torch_dtype
 
         id2label = kwargs.pop("id2label", None)
@@ -227,11 +226,7 @@ class OpenAIGPTConfig:
             if num_labels is not None and num_labels != len(id2label):
                 raise ValueError(f"num_labels={num_labels!r} does not match id2label with {len(id2label)} "
                                  f"entries; pass one of them")
-            try:
-                id2label = {int(k): v for k, v in id2label.items()}
-            except (TypeError, ValueError):
-                raise ValueError(f"id2label keys must be integers (or their strings), got "
-                                 f"{list(id2label)!r}") from None
+            id2label = self._int_keys(id2label)
         else:
             num_labels = 2 if num_labels is None else num_labels
             self._check_num_labels(num_labels)
@@ -453,7 +448,7 @@ class OpenAIGPTConfig:
 
     def to_json_file(self, json_file_path: str | os.PathLike, use_diff: bool = True) -> str:
         """Write :meth:`to_json_string` to ``json_file_path`` atomically; returns the path."""
-        return atomic_write_text(json_file_path, self.to_json_string(use_diff=use_diff))
+        return atomic_write_json(json_file_path, self.to_diff_dict() if use_diff else self.to_dict())
 
     def update(self, config_dict: Mapping[str, Any]) -> None:
         """Set several attributes at once (aliases accepted); validated together, all or nothing."""
