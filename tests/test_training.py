@@ -350,7 +350,7 @@ def test_cli_classification_and_multiple_choice(tmp_path, cli):
     log = json.loads((out / "train_log.json").read_text())
     assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(log["final"])
     cfg = json.loads((out / "config.json").read_text())
-    assert cfg["vocab_size"] == len(tok) + 4 and cfg["num_labels"] == 1
+    assert cfg["vocab_size"] == len(tok) + 4 and len(cfg["id2label"]) == 1  # num_labels is len(id2label), as HF
 
 
 def test_time_limit_stops_and_anneals_the_schedule():

@@ -1,4 +1,4 @@
-"""Checkpoint readers and writers: HF safetensors / tf_model.h5 (sharded or not), torch .bin, OpenAI's original release, hub ids."""
+"""Checkpoint readers and writers: HF safetensors / tf_model.h5 (sharded or not), torch .bin, OpenAI's original release, hub ids, push_to_hub."""
 
 from tfgpt.checkpoints.core import (  # noqa: F401
     logger,
@@ -38,3 +38,4 @@ from tfgpt.checkpoints.core import (  # noqa: F401
     convert,
     convert_original_release,
 )
+from tfgpt.checkpoints.push import push_folder, push_to_hub  # noqa: F401,E402

@@ -258,7 +258,7 @@ class GenerationConfig:
         elif os.path.isdir(path):
             file = os.path.join(path, config_file_name)
         else:
-            from tfgpt.checkpoints.hub import resolve_dir
+            from tfgpt.hub import resolve_dir
 
             hub = {k: kwargs.pop(k) for k in ("revision", "cache_dir", "local_files_only", "token") if k in kwargs}
             file = os.path.join(resolve_dir(path, allow_patterns=[config_file_name], **hub), config_file_name)

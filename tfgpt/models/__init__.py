@@ -1,4 +1,4 @@
-"""The GPT-1 model family: configuration, layers, the main layer, the four heads and their outputs."""
+"""The GPT-1 model family: configuration, layers, the main layer, the four heads, their outputs, the Auto classes."""
 
 from tfgpt.models.configuration import OpenAIGPTConfig  # noqa: F401
 from tfgpt.models.modeling import (  # noqa: F401
@@ -8,4 +8,12 @@ from tfgpt.models.modeling import (  # noqa: F401
     TFOpenAIGPTMainLayer,
     TFOpenAIGPTModel,
     TFOpenAIGPTPreTrainedModel,
+)
+from tfgpt.models.auto import (  # noqa: F401
+    AutoConfig,
+    TFAutoModel,
+    TFAutoModelForCausalLM,
+    TFAutoModelForPreTraining,
+    TFAutoModelForSequenceClassification,
+    TFAutoModelWithLMHead,
 )
