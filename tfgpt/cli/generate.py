@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tfgpt.cli.options import (add_checkpoint, add_tokenizer, load_model, load_tokenizer, non_negative_float,
+from tfgpt.cli.options import (add_checkpoint, add_tokenizer, load_model, load_tokenizer,
                                non_negative_int, positive_float, positive_int, unit_interval)
 
 

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgpt.cli.options import checkpoint_folder, fraction, non_negative_int, positive_int, sequence_length
+from tfgpt.cli.options import checkpoint_folder, fraction, positive_int, sequence_length
 from tfgpt.training.presets import PRESETS, preset_model
 
 TASKS = ("lm", "classification", "multiple-choice")
