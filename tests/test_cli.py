@@ -89,7 +89,7 @@ def test_lm_dataset_refuses_too_little_text(gpt_tokenizer, tmp_path):
     f = tmp_path / "short.txt"
     f.write_text("a few words only\n", encoding="utf-8")
     with pytest.raises(ValueError, match=r"short.txt holds 4 tokens, fewer than the 15 that one 8-token"):
-        data.lm_dataset([f], gpt_tokenizer, seq_len=8, batch_size=2, split="all")
+        data.lm_dataset([f], gpt_tokenizer, seq_len=8, batch_size=2, split="train", validation_fraction=0.0)
     # the same text in one pass (evaluation) is simply empty, and says so by its length
     ds = data.lm_dataset([f], gpt_tokenizer, seq_len=8, batch_size=2, split="all", repeat=False)
     assert int(ds.cardinality()) == 0
