@@ -25,20 +25,23 @@ COMMAND_MODULES = (
     "tfgpt.cli.learn_bpe",
 )
 
-# What TensorFlow's C++ runtime prints to stderr while it is imported, before its log level applies:
-# absl's pre-initialisation notice, INFO/WARNING lines (oneDNN, CUDA probing) and the CPU-feature note.
+# What TensorFlow's C++ runtime prints to stderr while it is imported and finds its devices, before
+# its log level applies: absl's pre-initialisation notice, INFO/WARNING lines (oneDNN, CUDA probing),
+# the "no GPU driver" error of a CPU-only machine and the CPU-feature note.
 _STARTUP_NOISE = re.compile(
     r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
     r"|[IW]\d{4} [\d:. ]+\d+ [\w.]+:\d+\] "
+    r"|E\d{4} [\d:. ]+\d+ cuda\w*\.cc:\d+\] "
     r"|To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags\.)")
 
 
 def quiet_tensorflow_import() -> None:
-    """Import TensorFlow with its start-up log lines filtered out of stderr (anything else it prints
-    is passed on), and its later C++ INFO and WARNING lines off (``TF_CPP_MIN_LOG_LEVEL=2``)."""
+    """Import TensorFlow and let it find its devices with its start-up log lines filtered out of
+    stderr (anything else it prints is passed on); later C++ INFO lines stay off
+    (``TF_CPP_MIN_LOG_LEVEL``, 1 unless set)."""
     if "tensorflow" in sys.modules:
         return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
     try:
         sys.stderr.flush()
         saved = os.dup(2)
@@ -48,7 +51,9 @@ def quiet_tensorflow_import() -> None:
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
-            import tensorflow  # noqa: F401
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()  # the GPU probe logs here, not at import
         finally:
             os.dup2(saved, 2)
             os.close(saved)
