@@ -59,6 +59,7 @@ def _corpus(tmp_path, lines):
     (["train", "--dropout", "1"], "--dropout"),
     (["train", "--steps", "3", "--epochs", "1"], "--epochs"),
     (["train", "--preset", "huge"], "--preset"),
+    (["train", "--holdout-every", "1"], "--holdout-every"),
     (["evaluate", "--checkpoint", "x", "--steps", "0"], "--steps"),
     (["generate", "--checkpoint", "x", "--max-new-tokens", "0", "hi"], "--max-new-tokens"),
     (["generate", "--checkpoint", "x", "--top-p", "2", "hi"], "--top-p"),

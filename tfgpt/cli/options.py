@@ -78,6 +78,11 @@ def sequence_length(text):
     return _number(int, text, 2, False, "an integer >= 2")
 
 
+def interval(text):
+    """argparse type: an "every N-th" count, at least 2 (every 1st would take everything)."""
+    return _number(int, text, 2, False, "an integer >= 2")
+
+
 # --- shared arguments --------------------------------------------------------------------------------
 
 def add_checkpoint(p, required=True, help="saved model folder (save_pretrained output) or hub id"):

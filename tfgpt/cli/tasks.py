@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfgpt.cli.options import checkpoint_folder, fraction, positive_int, sequence_length
+from tfgpt.cli.options import checkpoint_folder, fraction, interval, positive_int, sequence_length
 from tfgpt.training.presets import PRESETS, preset_model
 
 TASKS = ("lm", "classification", "multiple-choice")
@@ -43,7 +43,7 @@ def add_data_args(p):
     g.add_argument("--class-files", nargs="+", metavar="PATH",
                    help="classification: one text per line, the label is the file's position "
                         "(e.g. rt-polarity.neg rt-polarity.pos)")
-    g.add_argument("--holdout-every", type=positive_int, default=10,
+    g.add_argument("--holdout-every", type=interval, default=10,
                    help="classification: every N-th line of each class is validation (default: 10)")
     g.add_argument("--copa-file", metavar="XML", help="multiple-choice: COPA / Balanced-COPA XML file")
     g.add_argument("--train-ids", default="1-400", help="multiple-choice: COPA ids to train on (default: 1-400)")
