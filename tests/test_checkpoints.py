@@ -683,14 +683,14 @@ def test_cli_convert(tmp_path, capsys):
 
     out = tmp_path / "from-openai"
     assert main(["convert", "--from-openai", str(HF / "original_release"), "--out", str(out),
-                 "--model", "base"]) == 0
+                 "--head", "base"]) == 0
     assert "tf_model.h5" in capsys.readouterr().out
     g = np.load(HF / "original_release" / "golden.npz")
     model = tfgpt.TFOpenAIGPTModel.from_pretrained(out)
     assert np.abs(model(g["input_ids"]).last_hidden_state.numpy() - g["last_hidden_state"]).max() < 1e-4
 
     out = tmp_path / "safe"
-    assert main(["convert", str(HF / "lm"), "--out", str(out), "--safe"]) == 0
+    assert main(["convert", "--checkpoint", str(HF / "lm"), "--out", str(out), "--safe"]) == 0
     assert (out / "model.safetensors").read_bytes() == (HF / "lm" / "model.safetensors").read_bytes()
 
     assert main(["convert", "--from-openai", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")]) == 1

@@ -208,8 +208,10 @@ def test_default_corpus_comes_from_the_keras_cache(tmp_path, monkeypatch):
 
     # Not cached and the URL unreachable (loopback discard port): a clear error, no download.
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "empty"))
-    monkeypatch.setattr(data, "TINY_SHAKESPEARE_URL", "http://127.0.0.1:9/input.txt")
-    with pytest.raises(data.CorpusUnavailableError, match="--train-file"):
+    from tfgpt.data import corpus
+
+    monkeypatch.setattr(corpus, "TINY_SHAKESPEARE_URL", "http://127.0.0.1:9/input.txt")
+    with pytest.raises(data.CorpusUnavailableError, match=r"127\.0\.0\.1:9.*Pass your own text file"):
         data.get_tiny_shakespeare()
     monkeypatch.setenv("TFGPT_OFFLINE", "1")
     with pytest.raises(data.CorpusUnavailableError, match="offline"):

@@ -364,13 +364,13 @@ def test_cli_export_saved_model_and_tflite(tok, tmp_path, capsys):
     model.save_pretrained(tmp_path / "model")
     tok.save_pretrained(tmp_path / "model")
     out = tmp_path / "export" / "gpt"
-    assert cli.main(["export", "--model", str(tmp_path / "model"), "--out", str(out), "--tflite",
+    assert cli.main(["export", "--checkpoint", str(tmp_path / "model"), "--out", str(out), "--tflite",
                      "--max-length", "16"]) == 0
     assert (out / "1" / "saved_model.pb").is_file() and (tmp_path / "export" / "gpt.tflite").is_file()
     assert saved_signatures(out / "1") == {"generate_text", "sample_text", "serving_default", "serving_int64"}
-    assert cli.main(["export", "--model", str(tmp_path / "model"), "--out", str(out), "--version", "1"]) == 1
+    assert cli.main(["export", "--checkpoint", str(tmp_path / "model"), "--out", str(out), "--version", "1"]) == 1
     assert "already exists" in capsys.readouterr().err
-    assert cli.main(["export", "--model", str(tmp_path / "model"), "--out", str(out), "--head", "base"]) == 0
+    assert cli.main(["export", "--checkpoint", str(tmp_path / "model"), "--out", str(out), "--head", "base"]) == 0
     assert saved_signatures(out / "2") == {"serving_default", "serving_int64"}
 
 

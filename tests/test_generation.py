@@ -363,14 +363,14 @@ def test_cli_generate_prints_ids_and_text(tmp_path):
     p = prompts([5], vocab=40478, seed=11)[0]
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        rc = cli.main(["generate", "--model", str(tmp_path / "m"), "--ids", ",".join(map(str, p)),
+        rc = cli.main(["generate", "--checkpoint", str(tmp_path / "m"), "--ids", ",".join(map(str, p)),
                        "--max-new-tokens", "12"])
     assert rc == 0
     printed = [int(t) for t in buf.getvalue().split()]
     assert printed == m.generate([p], max_new_tokens=12).numpy()[0].tolist()
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
-        rc = cli.main(["generate", "--model", str(tmp_path / "m"), "--tokenizer", str(tmp_path / "none"),
+        rc = cli.main(["generate", "--checkpoint", str(tmp_path / "m"), "--tokenizer", str(tmp_path / "none"),
                        "some text"])
     assert rc == 1 and "tokenizer" in err.getvalue()
     # a text prompt, with OpenAI's vocabulary files as the tokenizer
@@ -382,7 +382,7 @@ def test_cli_generate_prints_ids_and_text(tmp_path):
     text = "the quick brown fox"
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        rc = cli.main(["generate", "--model", str(tmp_path / "m"), "--tokenizer", str(vocab), text,
+        rc = cli.main(["generate", "--checkpoint", str(tmp_path / "m"), "--tokenizer", str(vocab), text,
                        "--max-new-tokens", "6"])
     assert rc == 0
     ids = m.generate([tok.encode(text)], max_new_tokens=6).numpy()[0].tolist()

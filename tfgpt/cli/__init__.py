@@ -1,43 +1,78 @@
-"""The ``tfgpt`` command: train, generate, evaluate, export, convert, demo.
+"""The ``tfgpt`` command: train, evaluate, generate, export, convert, learn-bpe, demo.
 
-Each subcommand lives beside the code it drives; its module exposes ``register_cli(subparsers)`` that
-adds the parser and sets ``func``. Modules are imported only to build the parser.
+Every subcommand lives in this package, one module each, and calls the library's public functions.
+They share one vocabulary (:mod:`tfgpt.cli.options`): ``--preset`` (a model size), ``--checkpoint``
+(a saved model folder or hub id), ``--head`` and ``--tokenizer``.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import re
 import sys
+import tempfile
 
-# Each module's register_cli adds one or more subcommands.
+# One module per subcommand, in the order ``tfgpt --help`` lists them.
 COMMAND_MODULES = (
-    "tfgpt.training.core",     # train, evaluate
-    "tfgpt.generation.decoding",   # generate
-    "tfgpt.export.core",       # export
-    "tfgpt.checkpoints.core",  # convert
-    "tfgpt.tokenizers.trainer",  # learn-bpe
-    "tfgpt.cli.demo",         # demo (the end-to-end main job)
+    "tfgpt.cli.demo",
+    "tfgpt.cli.train",
+    "tfgpt.cli.evaluate",
+    "tfgpt.cli.generate",
+    "tfgpt.cli.export",
+    "tfgpt.cli.convert",
+    "tfgpt.cli.learn_bpe",
 )
+
+# What TensorFlow's C++ runtime prints to stderr while it is imported and finds its devices, before
+# its log level applies: absl's pre-initialisation notice, INFO/WARNING lines (oneDNN, CUDA probing),
+# the "no GPU driver" error of a CPU-only machine and the CPU-feature note.
+_STARTUP_NOISE = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    r"|[IW]\d{4} [\d:. ]+\d+ [\w.]+:\d+\] "
+    r"|E\d{4} [\d:. ]+\d+ cuda\w*\.cc:\d+\] "
+    r"|To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags\.)")
+
+
+def quiet_tensorflow_import() -> None:
+    """Import TensorFlow and let it find its devices with its start-up log lines filtered out of
+    stderr (anything else it prints is passed on); later C++ INFO lines stay off
+    (``TF_CPP_MIN_LOG_LEVEL``, 1 unless set)."""
+    if "tensorflow" in sys.modules:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real stderr file descriptor (an embedding host)
+        import tensorflow  # noqa: F401
+        return
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()  # the GPU probe logs here, not at import
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode("utf-8", "replace").splitlines():
+                if not _STARTUP_NOISE.match(line):
+                    print(line, file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tfgpt", description="OpenAI GPT (GPT-1) for TensorFlow / Keras 3")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name != name:
-                raise
-            continue
-        register = getattr(module, "register_cli", None)
-        if register is not None:
-            register(sub)
+        importlib.import_module(name).register(sub)
     return parser
 
 
 def main(argv=None) -> int:
+    quiet_tensorflow_import()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -45,7 +80,7 @@ def main(argv=None) -> int:
         return 2
     try:
         result = args.func(args)
-    except (ValueError, FileNotFoundError, OSError) as e:
+    except (ValueError, TypeError, OSError) as e:
         print(f"tfgpt {args.command}: error: {e}", file=sys.stderr)
         return 1
     return int(result or 0)

@@ -17,6 +17,10 @@ import subprocess
 import sys
 import time
 
+from tfgpt.cli.options import positive_int, sequence_length
+from tfgpt.io import atomic_write_json, read_json
+from tfgpt.training.presets import PRESETS
+
 _RELOAD_SCRIPT = r"""
 import json, sys
 import tensorflow as tf
@@ -36,7 +40,7 @@ def _step(n, title):
 
 def run_demo(output="runs/demo", export_dir="export/demo", tokenizer=None, corpus=None, merges=4000,
              steps=300, seq_len=64, batch_size=16, prompt="ROMEO:", new_tokens=40, tflite=True,
-             cache_dir=None, verbose=None) -> dict:
+             cache_dir=None, verbose=None, preset="small") -> dict:
     """Run the end-to-end demo; returns a summary dict (also written to OUTPUT/demo_summary.json)."""
     from tfgpt import data
     from tfgpt.cli import main as cli_main
@@ -44,7 +48,13 @@ def run_demo(output="runs/demo", export_dir="export/demo", tokenizer=None, corpu
     start = time.time()
     summary = {}
     _step(1, "corpus")
-    corpus = corpus or data.get_tiny_shakespeare(cache_dir=cache_dir)
+    if corpus is None:
+        try:
+            corpus = data.get_tiny_shakespeare(cache_dir=cache_dir)
+        except data.CorpusUnavailableError as e:
+            raise data.CorpusUnavailableError(f"{e} With tfgpt demo: --corpus PATH.") from None
+    elif not os.path.isfile(corpus):
+        raise FileNotFoundError(f"--corpus {corpus}: no such file")
     print(f"  {corpus} ({os.path.getsize(corpus) / 1e6:.1f} MB)")
 
     _step(2, "tokenizer")
@@ -60,7 +70,7 @@ def run_demo(output="runs/demo", export_dir="export/demo", tokenizer=None, corpu
         print(f"  using {tokenizer}")
 
     _step(3, "training the small preset with model.fit")
-    args = ["train", "--train-file", corpus, "--tokenizer", tokenizer, "--model", "small",
+    args = ["train", "--train-file", corpus, "--tokenizer", tokenizer, "--preset", preset,
             "--steps", str(steps), "--seq-len", str(seq_len), "--batch-size", str(batch_size),
             "--eval-every", str(max(steps // 3, 1)), "--output", model_dir, "--no-backup"]
     if verbose is not None:
@@ -68,8 +78,7 @@ def run_demo(output="runs/demo", export_dir="export/demo", tokenizer=None, corpu
     code = cli_main(args)
     if code:
         raise RuntimeError(f"tfgpt train failed with exit code {code}")
-    with open(os.path.join(model_dir, "train_log.json"), encoding="utf-8") as f:
-        log = json.load(f)
+    log = read_json(os.path.join(model_dir, "train_log.json"), "training log")
     summary["train_log"] = os.path.join(model_dir, "train_log.json")
     summary["final"] = log.get("final")
 
@@ -114,15 +123,15 @@ def run_demo(output="runs/demo", export_dir="export/demo", tokenizer=None, corpu
     summary["served_text"] = answer["text"]
     summary["served_matches_in_process"] = answer["text"] == sample
     summary["seconds"] = round(time.time() - start, 1)
-    with open(os.path.join(output, "demo_summary.json"), "w", encoding="utf-8") as f:
-        json.dump(summary, f, indent=2)
+    atomic_write_json(os.path.join(output, "demo_summary.json"), summary, sort_keys=False)
     print(f"\ndone in {summary['seconds']}s; summary in {os.path.join(output, 'demo_summary.json')}")
     if not summary["served_matches_in_process"]:
         raise RuntimeError("the exported generate_text answer differs from the in-process model")
     return summary
 
 
-def register_cli(subparsers):
+def register(subparsers):
+    """Add ``tfgpt demo``."""
     p = subparsers.add_parser(
         "demo", help="end to end: tokenizer, training, XLA generation, export, reload",
         description="Learn a tokenizer, train the small preset on tiny-shakespeare, generate with XLA, "
@@ -132,15 +141,17 @@ def register_cli(subparsers):
                    help="SavedModel base folder; version 1 is written (default: export/demo)")
     p.add_argument("--tokenizer", help="tokenizer folder or hub id (default: learn one from the corpus)")
     p.add_argument("--corpus", help="text file (default: tiny-shakespeare from the Keras cache)")
-    p.add_argument("--merges", type=int, default=4000, help="BPE merges to learn (default: 4000)")
-    p.add_argument("--steps", type=int, default=300, help="training steps (default: 300)")
-    p.add_argument("--seq-len", type=int, default=64)
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--preset", choices=sorted(PRESETS), default="small",
+                   help="size of the model to train (default: small)")
+    p.add_argument("--merges", type=positive_int, default=4000, help="BPE merges to learn (default: 4000)")
+    p.add_argument("--steps", type=positive_int, default=300, help="training steps (default: 300)")
+    p.add_argument("--seq-len", type=sequence_length, default=64)
+    p.add_argument("--batch-size", type=positive_int, default=16)
     p.add_argument("--prompt", default="ROMEO:")
-    p.add_argument("--new-tokens", type=int, default=40)
+    p.add_argument("--new-tokens", type=positive_int, default=40)
     p.add_argument("--no-tflite", dest="tflite", action="store_false", default=True)
     p.add_argument("--cache-dir", help="Keras cache folder (default: $KERAS_HOME or ~/.keras)")
     p.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None)
     p.set_defaults(func=lambda a: run_demo(
         a.output, a.export_dir, a.tokenizer, a.corpus, a.merges, a.steps, a.seq_len, a.batch_size,
-        a.prompt, a.new_tokens, a.tflite, a.cache_dir, a.verbose) and 0)
+        a.prompt, a.new_tokens, a.tflite, a.cache_dir, a.verbose, a.preset) and 0)

@@ -1,32 +1,44 @@
-"""tf.data pipelines: packed LM windows, classification batches, multiple choice."""
+"""tf.data pipelines: packed LM windows, classification batches, multiple choice; the default corpus."""
 
-from tfgpt.data.core import (  # noqa: F401
-    AUTOTUNE,
-    TINY_SHAKESPEARE_URL,
-    TINY_SHAKESPEARE_NAME,
+from tfgpt.data.classification import (  # noqa: F401
+    classification_dataset,
+    holdout_every,
+    read_class_files,
+    read_lines,
+    read_tsv,
+)
+from tfgpt.data.corpus import (  # noqa: F401
     DATASETS_SUBDIR,
-    GPT1_SPECIAL_TOKENS,
-    NEWLINE_TOKEN,
+    TINY_SHAKESPEARE_NAME,
+    TINY_SHAKESPEARE_URL,
     CorpusUnavailableError,
-    as_graph_tokenizer,
-    token_id,
-    add_gpt1_special_tokens,
-    keras_cache_dir,
     default_corpus_path,
     get_tiny_shakespeare,
+    keras_cache_dir,
+)
+from tfgpt.data.lm import (  # noqa: F401
+    AUTOTUNE,
     SPLITS,
-    token_chunks,
-    pack_windows,
+    count_batches,
+    count_tokens,
     lm_dataset,
     lm_datasets,
-    count_batches,
-    read_lines,
-    read_class_files,
-    read_tsv,
-    holdout_every,
-    classification_dataset,
-    read_copa,
+    min_tokens_per_pass,
+    pack_windows,
+    token_chunks,
+)
+from tfgpt.data.multiple_choice import (  # noqa: F401
     copa_examples,
-    parse_id_ranges,
     multiple_choice_dataset,
+    parse_id_ranges,
+    read_copa,
+)
+from tfgpt.data.tokens import (  # noqa: F401
+    GPT1_SPECIAL_TOKENS,
+    NEWLINE_TOKEN,
+    add_gpt1_special_tokens,
+    as_graph_tokenizer,
+    pad_ragged,
+    token_id,
+    tokenize_batch,
 )

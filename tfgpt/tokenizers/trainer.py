@@ -194,27 +194,3 @@ def train_bpe_to_dir(files: Union[PathLike, Sequence[PathLike]], output_dir: Pat
     """Learn a vocabulary and write it to ``output_dir``; returns the written file paths."""
     tok = train_bpe(files, num_merges, min_frequency, **kwargs)
     return tok.save_pretrained(output_dir)
-
-
-def register_cli(subparsers):
-    """Add ``tfgpt learn-bpe FILE... --out DIR [--merges N]``."""
-    p = subparsers.add_parser(
-        "learn-bpe", help="learn a GPT-1-style BPE vocabulary from text files",
-        description="Learn vocab.json + merges.txt (GPT-1's pre-tokenization and </w> markers) from "
-                    "text files; both tfgpt tokenizers load the folder.")
-    p.add_argument("files", nargs="+", help="UTF-8 text files")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--merges", type=int, default=8000, help="number of merges (default: 8000)")
-    p.add_argument("--min-frequency", type=int, default=2, help="stop below this pair count (default: 2)")
-    p.add_argument("--special-tokens", nargs="*", default=(),
-                   help="tokens appended after the merges, e.g. _start_ _delimiter_ _classify_")
-    p.set_defaults(func=_cli_learn_bpe)
-    return p
-
-
-def _cli_learn_bpe(args):
-    start = time.time()
-    tok = train_bpe(args.files, args.merges, args.min_frequency, output_dir=args.out,
-                    special_tokens=args.special_tokens)
-    print(f"learned {len(tok.bpe_ranks)} merges, {len(tok)} tokens in {time.time() - start:.1f}s -> {args.out}")
-    return 0

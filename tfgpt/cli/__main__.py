@@ -1,0 +1,7 @@
+"""``python -m tfgpt.cli``: the ``tfgpt`` command."""
+
+import sys
+
+from tfgpt.cli import main
+
+sys.exit(main())
