@@ -26,6 +26,7 @@ from tfgpt.generation.request import (  # noqa: F401
     GenerationRequest,
     SpecialIds,
     left_align,
+    left_pad_ragged,
     prepare_request,
     resolve_special_ids,
 )

@@ -16,7 +16,7 @@ MIN_NEW_BUCKET = 16     # smallest bucketed new-token count N
 def bucket(n, minimum: int):
     """The smallest ``minimum * 2**k`` >= ``n``; ``n`` a Python int or a scalar int32 tensor."""
     if tf.is_tensor(n):
-        return tf.while_loop(lambda b: b < n, lambda b: b * 2, [tf.constant(minimum, n.dtype)])[0]
+        return tf.while_loop(lambda b: b < n, lambda b: (b * 2,), (tf.constant(minimum, n.dtype),))[0]
     b = minimum
     while b < n:
         b *= 2

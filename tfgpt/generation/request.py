@@ -1,9 +1,10 @@
-"""Request preparation (Python, eager): validate and normalise ``generate``'s arguments once.
+"""Request preparation: validate and normalise ``generate``'s arguments once (Python, eager).
 
 ``prepare_request`` turns the HF-style arguments into a frozen ``GenerationRequest``: left-aligned
 int64 prompts and their mask, the lengths and their buckets, the program's compile-time
-``DecodeOptions`` and run-time ``DecodeParams``. ``resolve_special_ids`` is the one place where eos
-and pad ids are taken from the arguments or the config (the exported text signatures use it too).
+``DecodeOptions`` and run-time ``DecodeParams``; ``left_pad_ragged`` is the in-graph counterpart
+for a ragged batch of ids. ``resolve_special_ids`` is the one place where eos and pad ids are taken
+from the arguments or the config (the exported text signatures use it too).
 """
 
 from __future__ import annotations
@@ -91,6 +92,21 @@ def left_align(ids, mask):
     """
     order = np.argsort(mask == 1, axis=1, kind="stable")  # pads first, real tokens after, in order
     return np.take_along_axis(ids, order, axis=1), np.take_along_axis(mask, order, axis=1)
+
+
+def left_pad_ragged(ids, width):
+    """In-graph left padding: (ids, mask) [B, width] int32 from a ragged int32 batch [B, (n)].
+
+    Row b's token j lands in column ``width - n_b + j``; ``width`` (a scalar int32 tensor or an int:
+    the bucketed prompt length) must be at least the longest row.
+    """
+    lengths = tf.cast(ids.row_lengths(), tf.int32)  # (B,)
+    batch = tf.shape(lengths)[0]
+    right = ids.to_tensor(default_value=0, shape=tf.stack([batch, width]))  # (B, width), right-padded
+    src = tf.range(width)[None, :] - (width - lengths)[:, None]  # (B, width): source column, < 0 pad
+    real = src >= 0
+    dense = tf.where(real, tf.gather(right, tf.maximum(src, 0), batch_dims=1), 0)
+    return dense, tf.cast(real, tf.int32)
 
 
 @dataclass(frozen=True, eq=False)
