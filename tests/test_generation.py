@@ -379,7 +379,7 @@ def test_prepare_request_normalises_the_arguments(model):
         generation.DecodeOptions(mode="contrastive")
 
 
-def test_special_ids_come_from_the_arguments_then_the_config(model):
+def test_special_ids_come_from_the_arguments_then_the_config():
     cfg = tiny_config(eos_token_id=7, pad_token_id=None)
     assert generation.resolve_special_ids(cfg) == ((7,), 7, None)
     assert generation.resolve_special_ids(cfg, eos_token_id=[1, 2], pad_token_id=0) == ((1, 2), 0, 0)
