@@ -2,8 +2,9 @@
 forward pass each step; padding, buckets and retracing, eos, sampling, beam search, heads, precision,
 the command line."""
 
-import io
 import contextlib
+import dataclasses
+import io
 
 import keras
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 import tfgpt
-from conftest import HF_FIXTURES, tiny_config
+from conftest import GPT_VOCAB, HF_FIXTURES, left_pad, tiny_config
 from tfgpt import generation
 
 NEG = -1.0e9
@@ -26,16 +27,6 @@ def model():
 def prompts(lengths, vocab=99, seed=0):
     rng = np.random.default_rng(seed)
     return [rng.integers(0, vocab, n).tolist() for n in lengths]
-
-
-def left_pad(rows, pad=0):
-    width = max(len(r) for r in rows)
-    ids = np.full((len(rows), width), pad, np.int64)
-    mask = np.zeros((len(rows), width), np.int64)
-    for i, r in enumerate(rows):
-        ids[i, width - len(r):] = r
-        mask[i, width - len(r):] = 1
-    return ids, mask
 
 
 # --- no-cache references (eager, full forward pass per step) -----------------------------------------
@@ -342,24 +333,93 @@ def test_mixed_precision_generation_matches_its_no_cache_reference():
     np.testing.assert_array_equal(out, ref_greedy(m, p, [[1] * 6], 10))
 
 
+# --- the pieces: buckets, requests, special ids, processors ------------------------------------------
+
+def test_in_graph_buckets_equal_python_buckets():
+    for npos in (24, 40, 77):
+        fn = tf.function(lambda p, n, npos=npos: generation.cache_lengths(p, n, npos))
+        for p in range(1, npos):
+            for n in range(1, npos - p + 1):
+                want = generation.cache_lengths(p, n, npos)
+                assert want[0] >= p and want[1] >= n and sum(want) <= npos, (npos, p, n)
+                assert tuple(int(v) for v in fn(tf.constant(p), tf.constant(n))) == want, (npos, p, n)
+    assert generation.cache_lengths(5, 10, 64) == (8, 16)
+    assert generation.cache_lengths(9, 17, 64) == (16, 32)
+    assert generation.cache_lengths(60, 4, 64) == (60, 4)  # clipped to n_positions
+
+
+def test_prepare_request_normalises_the_arguments(model):
+    rows = [[5, 6, 7], [8, 9]]
+    right = np.array([[5, 6, 7], [8, 9, 0]])
+    r = generation.prepare_request(model, right, attention_mask=[[1, 1, 1], [1, 1, 0]], max_new_tokens=5,
+                                   do_sample=True, top_k=200, top_p=0.5, seed=2**31 + 4,
+                                   eos_token_id=[3, 4], num_return_sequences=2)
+    ids, mask = left_pad(rows)
+    np.testing.assert_array_equal(r.ids, np.repeat(ids, 2, axis=0))  # left-aligned, each prompt twice
+    np.testing.assert_array_equal(r.mask, np.repeat(mask, 2, axis=0))
+    assert (r.batch, r.width, r.prompt_len, r.max_new_tokens) == (4, 3, 3, 5)
+    assert (r.prompt_bucket, r.new_bucket) == (8, 16)
+    assert r.options == generation.DecodeOptions(mode="sample", top_k=99, use_top_p=True, n_eos=2)
+    assert r.params == generation.DecodeParams(temperature=1.0, top_p=0.5, repetition_penalty=1.0,
+                                               length_penalty=1.0, eos_token_ids=(3, 4), pad_token_id=3,
+                                               seed=5)
+    bucketed, bmask = r.bucketed_prompts()
+    assert bucketed.shape == (4, 8) and bucketed.dtype == np.int32
+    np.testing.assert_array_equal(bucketed[:, 5:], r.ids)
+    np.testing.assert_array_equal(bmask, np.concatenate([np.zeros((4, 5), np.int32), r.mask], 1))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        r.max_new_tokens = 7
+    # beams: early_stopping is a beam option; greedy programs do not depend on it
+    beam = generation.prepare_request(model, rows[:1], max_length=9, num_beams=3, early_stopping="never")
+    assert beam.max_new_tokens == 6
+    assert beam.options == generation.DecodeOptions(mode="beam", num_beams=3, early_stopping="never")
+    greedy = generation.prepare_request(model, rows[:1], max_new_tokens=3, early_stopping=True)
+    assert greedy.options == generation.DecodeOptions()
+    with pytest.raises(ValueError, match="mode"):
+        generation.DecodeOptions(mode="contrastive")
+
+
+def test_special_ids_come_from_the_arguments_then_the_config():
+    cfg = tiny_config(eos_token_id=7, pad_token_id=None)
+    assert generation.resolve_special_ids(cfg) == ((7,), 7, None)
+    assert generation.resolve_special_ids(cfg, eos_token_id=[1, 2], pad_token_id=0) == ((1, 2), 0, 0)
+    assert generation.resolve_special_ids(tiny_config(pad_token_id=5)) == ((), 5, 5)
+    assert generation.resolve_special_ids(tiny_config()) == ((), 0, None)
+    with pytest.raises(ValueError, match="eos_token_id 99 outside"):
+        generation.resolve_special_ids(cfg, eos_token_id=99)
+    with pytest.raises(ValueError, match="eos_token_id is empty"):
+        generation.resolve_special_ids(cfg, eos_token_id=[])
+
+
+def test_repetition_penalty_processor_reads_only_valid_tokens():
+    rng = np.random.default_rng(12)
+    scores = rng.normal(size=(2, 11)).astype(np.float32)
+    ids = np.array([[4, 4, 1, 2, 0, 0], [9, 3, 3, 5, 6, 0]], np.int32)
+    valid = np.array([[0, 0, 1, 1, 1, 0], [1, 1, 1, 1, 0, 0]], bool)  # padding, then unfilled columns
+    got = generation.repetition_penalty(tf.constant(ids), tf.constant(scores), tf.constant(valid), 1.7).numpy()
+    want = penalize(scores, [{1, 2, 0}, {9, 3, 5}], 1.7)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    off = generation.ScoreProcessors(generation.DecodeOptions(), generation.DecodeParams().as_tensors())
+    np.testing.assert_array_equal(off(ids, tf.constant(scores), 6, valid, [3, 4]).numpy(), scores)
+
+
+def test_left_pad_ragged_matches_left_padding():
+    rows = [[3, 4, 5], [6], [7, 8]]
+    ids, mask = generation.left_pad_ragged(tf.ragged.constant(rows, tf.int32), 5)
+    want_ids, want_mask = left_pad(rows)  # width 3
+    pad = np.zeros((3, 2), np.int32)
+    np.testing.assert_array_equal(ids.numpy(), np.concatenate([pad, want_ids], 1))
+    np.testing.assert_array_equal(mask.numpy(), np.concatenate([pad, want_mask], 1))
+
+
 # --- command line ------------------------------------------------------------------------------------
 
-def save_tiny(model, folder):
-    from safetensors.numpy import save_file
-
-    folder.mkdir(parents=True, exist_ok=True)
-    tensors = {name: var.numpy().T if name.endswith(("summary.weight", "score.weight")) else var.numpy()
-               for name, var in model.hf_weight_map().items()}
-    save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
-    model.config.save_pretrained(str(folder))
-
-
-def test_cli_generate_prints_ids_and_text(tmp_path):
+def test_cli_generate_prints_ids_and_text(tmp_path, gpt_tokenizer):
     from tfgpt import cli
 
     keras.utils.set_random_seed(5)
     m = tfgpt.TFOpenAIGPTLMHeadModel(tiny_config(vocab_size=40478, n_positions=64))
-    save_tiny(m, tmp_path / "m")
+    m.save_pretrained(tmp_path / "m")
     p = prompts([5], vocab=40478, seed=11)[0]
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
@@ -374,16 +434,11 @@ def test_cli_generate_prints_ids_and_text(tmp_path):
                        "some text"])
     assert rc == 1 and "tokenizer" in err.getvalue()
     # a text prompt, with OpenAI's vocabulary files as the tokenizer
-    vocab = HF_FIXTURES.parent.parent / "data" / "openai-gpt"
-    try:
-        tok = tfgpt.OpenAIGPTTokenizer.from_pretrained(vocab)
-    except (ImportError, AttributeError, OSError) as e:
-        pytest.skip(f"tokenizer unavailable: {e}")
     text = "the quick brown fox"
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        rc = cli.main(["generate", "--checkpoint", str(tmp_path / "m"), "--tokenizer", str(vocab), text,
+        rc = cli.main(["generate", "--checkpoint", str(tmp_path / "m"), "--tokenizer", str(GPT_VOCAB), text,
                        "--max-new-tokens", "6"])
     assert rc == 0
-    ids = m.generate([tok.encode(text)], max_new_tokens=6).numpy()[0].tolist()
-    assert buf.getvalue().strip() == tok.decode(ids).strip()
+    ids = m.generate([gpt_tokenizer.encode(text)], max_new_tokens=6).numpy()[0].tolist()
+    assert buf.getvalue().strip() == gpt_tokenizer.decode(ids).strip()

@@ -1,10 +1,11 @@
-"""SavedModel (TF Serving layout) and TFLite export."""
+"""Deployment exports: a TF Serving SavedModel (``saved_model``: token ids -> logits, string prompts ->
+text through tfgpt.generation's compiled programs) and a TFLite file (``tflite``) for on-device
+decoding."""
 
-from tfgpt.export.core import (  # noqa: F401
-    resolve_version_dir,
-    cache_lengths_tf,
+from tfgpt.export.saved_model import (  # noqa: F401
     ServingModule,
     export_saved_model,
-    TFLiteModule,
-    export_tflite,
+    forward_function,
+    resolve_version_dir,
 )
+from tfgpt.export.tflite import TFLiteModule, export_tflite  # noqa: F401

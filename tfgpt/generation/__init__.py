@@ -1,9 +1,33 @@
-"""Generation: one XLA-compiled decode loop with a static KV cache (greedy, sampling, beams)."""
+"""Generation: one XLA-compiled decode loop with a static KV cache (greedy, sampling, beams).
 
-from tfgpt.generation.decoding import (  # noqa: F401
+The flow is one-way: ``request`` (Python: validate, resolve eos / pad, bucket with ``buckets``) ->
+``api`` (pick the compiled program for the request) -> ``loop`` (greedy / sampling) or ``beam``,
+both built from ``program`` (options, parameters, the cached forward pass, score processors) and,
+for the sequential loop, ``sampling``. ``tfgpt.export`` builds its text signatures from the same
+public pieces.
+"""
+
+from tfgpt.generation.api import cached_program, compile_program, generate  # noqa: F401
+from tfgpt.generation.beam import BeamState, build_beam_program  # noqa: F401
+from tfgpt.generation.buckets import MIN_NEW_BUCKET, MIN_PROMPT_BUCKET, bucket, cache_lengths  # noqa: F401
+from tfgpt.generation.loop import SequentialState, build_sequential_program  # noqa: F401
+from tfgpt.generation.program import (  # noqa: F401
     NEG_INF,
+    SEED_MODULUS,
+    CachedForward,
+    DecodeOptions,
+    DecodeParams,
+    ScoreProcessors,
+    repetition_penalty,
     trace_count,
-    bucket,
-    cache_lengths,
-    generate,
 )
+from tfgpt.generation.request import (  # noqa: F401
+    DEFAULT_MAX_LENGTH,
+    GenerationRequest,
+    SpecialIds,
+    left_align,
+    left_pad_ragged,
+    prepare_request,
+    resolve_special_ids,
+)
+from tfgpt.generation.sampling import GreedySampler, MultinomialSampler, make_sampler  # noqa: F401

@@ -1,0 +1,233 @@
+"""The TF Serving SavedModel: token ids -> the model's outputs, and string prompts -> generated text.
+
+``export_saved_model(model, "export/gpt/1", tokenizer=tok)`` writes TF Serving's versioned layout
+atomically. The SavedModel holds the weights, the in-graph tokenizer (its tables tracked) and traced
+signatures only, so it loads with ``tf.saved_model.load`` in a process that imports ``tensorflow`` and
+``tensorflow_text`` but never tfgpt:
+
+==================  ========================================================  =====================
+signature           inputs                                                    outputs
+==================  ========================================================  =====================
+serving_default     input_ids, attention_mask: int32 [batch, seq]             logits (model's own)
+serving_int64       the same, int64                                           the same
+generate_text       prompts: string [batch], max_new_tokens: int32 []         texts, completions
+sample_text         prompts, max_new_tokens, temperature, top_p, seed         texts, completions
+==================  ========================================================  =====================
+
+The logits signatures return what the model class returns: ``logits`` [B, S, V] (LM head),
+``logits`` + ``mc_logits`` (double heads; inputs [B, C, S] plus ``mc_token_ids`` [B, C]), class
+``logits`` [B, num_labels] (sequence classification), ``last_hidden_state`` (base model). The text
+signatures (models with an LM head, given a tokenizer) run the tokenizer, the library's XLA-compiled
+decode loop with its KV cache (``tfgpt.generation``'s programs and buckets, greedy or sampling) and
+the detokenizer; ``texts`` is prompt + continuation (``tok.decode(model.generate(...))``),
+``completions`` the new text.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+import tensorflow as tf
+
+from tfgpt import generation
+from tfgpt.io import atomic_write_dir
+from tfgpt.models.registry import entry_for
+
+
+# --- versioned folders ---------------------------------------------------------------------------------
+
+def resolve_version_dir(path, version: Optional[int] = None):
+    """(base folder, version) for ``path``: ``export/gpt/3`` -> (export/gpt, 3); ``export/gpt`` with
+    ``version=N`` -> (export/gpt, N); ``export/gpt`` alone -> the next free version (1 when none)."""
+    path = Path(os.fspath(path))
+    numeric = path.name.isdigit()
+    if version is not None:
+        version = int(version)
+        if version < 0:
+            raise ValueError(f"version must be >= 0, got {version}")
+        if numeric:
+            if int(path.name) != version:
+                raise ValueError(f"{path} already names version {path.name}; version={version} disagrees")
+            return path.parent, version
+        return path, version
+    if numeric:
+        return path.parent, int(path.name)
+    existing = [int(p.name) for p in path.iterdir() if p.is_dir() and p.name.isdigit()] if path.is_dir() else []
+    return path, max(existing, default=0) + 1
+
+
+# --- the model's own forward pass as a signature ----------------------------------------------------------
+
+def forward_function(model, dtype, name: str, batch: Optional[int] = None):
+    """A ``tf.function`` named ``name`` with the model's serving inputs (``dtype`` ids) and outputs.
+
+    Double heads take input_ids / attention_mask [B, C, S] and mc_token_ids [B, C] and return
+    logits + mc_logits; the base model returns last_hidden_state; the other heads logits.
+    ``batch`` fixes the batch dimension (None: any).
+    """
+    head = entry_for(model).head
+    if head == "double-heads":
+        spec = [tf.TensorSpec([batch, None, None], dtype, name="input_ids"),
+                tf.TensorSpec([batch, None, None], dtype, name="attention_mask"),
+                tf.TensorSpec([batch, None], dtype, name="mc_token_ids")]
+
+        def forward(input_ids, attention_mask, mc_token_ids):
+            out = model(input_ids, attention_mask=attention_mask, mc_token_ids=mc_token_ids,
+                        training=False, return_dict=True)
+            return {"logits": out["logits"], "mc_logits": out["mc_logits"]}
+    else:
+        spec = [tf.TensorSpec([batch, None], dtype, name="input_ids"),
+                tf.TensorSpec([batch, None], dtype, name="attention_mask")]
+        key = "last_hidden_state" if head == "base" else "logits"
+
+        def forward(input_ids, attention_mask):
+            out = model(input_ids, attention_mask=attention_mask, training=False, return_dict=True)
+            return {key: out[key]}
+    forward.__name__ = name  # TFLite takes signature names from the function names
+    return tf.function(forward, input_signature=spec)
+
+
+# --- in-graph generation ----------------------------------------------------------------------------------
+
+class _TextGenerator:
+    """String prompts -> generated strings: tokenizer, the compiled decode programs, detokenizer."""
+
+    def __init__(self, model, tokenizer, top_k=0, eos_token_id=None, pad_token_id=None):
+        cfg = model.config
+        self.tokenizer = tokenizer
+        self.n_positions = int(cfg.n_positions)
+        special = generation.resolve_special_ids(cfg, eos_token_id, pad_token_id)
+        self.eos, self.pad = list(special.eos_token_ids), special.pad_token_id
+        top_k = min(int(top_k or 0), int(cfg.vocab_size))
+        greedy = generation.DecodeOptions(mode="greedy", n_eos=len(self.eos))
+        sample = generation.DecodeOptions(mode="sample", top_k=top_k, n_eos=len(self.eos))
+        self.greedy = generation.compile_program(model, greedy)
+        self.sample = generation.compile_program(model, sample)
+        self.sample_top_p = generation.compile_program(
+            model, generation.DecodeOptions(mode="sample", top_k=top_k, use_top_p=True, n_eos=len(self.eos)))
+
+    def __call__(self, prompts, max_new_tokens, temperature=None, top_p=None, seed=None):
+        sampling = temperature is not None
+        prompts = tf.reshape(prompts, [-1])
+        max_new = tf.cast(tf.reshape(max_new_tokens, []), tf.int32)
+        ids = tf.cast(self.tokenizer(prompts), tf.int32)  # (B, (n)) ragged
+        lengths = tf.cast(ids.row_lengths(), tf.int32)  # (B,)
+        batch = tf.shape(lengths)[0]
+        prompt_len = tf.reduce_max(tf.concat([lengths, [1]], 0))
+        checks = [
+            tf.debugging.assert_positive(max_new, message="max_new_tokens must be positive"),
+            tf.debugging.assert_positive(lengths, message="every prompt must encode to at least one token"),
+            tf.debugging.assert_less_equal(
+                prompt_len + max_new, self.n_positions,
+                message=f"longest prompt + max_new_tokens exceeds n_positions={self.n_positions}"),
+        ]
+        if sampling:
+            checks += [
+                tf.debugging.assert_positive(temperature, message="temperature must be > 0"),
+                tf.debugging.assert_positive(top_p, message="top_p must be in (0, 1]"),
+                tf.debugging.assert_less_equal(top_p, 1.0, message="top_p must be in (0, 1]"),
+            ]
+        with tf.control_dependencies(checks):
+            P, N = generation.cache_lengths(prompt_len, max_new, self.n_positions)
+        dense, mask = generation.left_pad_ragged(ids, P)  # (B, P)
+        params = generation.DecodeParams(
+            temperature=1.0 if temperature is None else temperature,
+            top_p=1.0 if top_p is None else top_p,
+            eos_token_ids=self.eos, pad_token_id=self.pad,
+            seed=0 if seed is None else tf.math.floormod(tf.cast(seed, tf.int32), generation.SEED_MODULUS),
+        ).as_tensors()
+        new_slots = tf.zeros(tf.reshape(N, [1]), tf.int32)  # (N,): its length is the program's N
+        args = (dense, mask, new_slots, max_new, params)
+        if not sampling:
+            out, steps = self.greedy(*args)
+        else:
+            out, steps = tf.cond(params.top_p < 1.0, lambda: self.sample_top_p(*args),
+                                 lambda: self.sample(*args))
+        new = out[:, :steps]  # (B, steps)
+        new_len = tf.fill([batch], steps)
+        if self.eos:  # a row ends with its first eos token (later columns hold padding)
+            hit = tf.reduce_any(tf.equal(new[:, :, None], tf.constant(self.eos)[None, None, :]), -1)
+            first = tf.argmax(tf.cast(hit, tf.int32), axis=1, output_type=tf.int32)
+            new_len = tf.where(tf.reduce_any(hit, 1), first + 1, new_len)
+        new = tf.RaggedTensor.from_tensor(new, lengths=new_len)
+        full = tf.concat([ids, new], axis=1)
+        return {"texts": tf.reshape(self.tokenizer.detokenize(full), [-1]),
+                "completions": tf.reshape(self.tokenizer.detokenize(new), [-1])}
+
+
+def _tf_tokenizer(tokenizer):
+    """The in-graph tokenizer layer for ``tokenizer`` (a Python tokenizer is converted)."""
+    if hasattr(tokenizer, "detokenize") and callable(tokenizer):
+        return tokenizer
+    from tfgpt.tokenizers.tf_tokenizer import TFOpenAIGPTTokenizer
+
+    return TFOpenAIGPTTokenizer.from_tokenizer(tokenizer)
+
+
+# --- the SavedModel ---------------------------------------------------------------------------------------
+
+class ServingModule(tf.Module):
+    """What the SavedModel holds: the model's variables, the tokenizer layer and the signatures."""
+
+    def __init__(self, model, tokenizer=None, top_k: int = 0, eos_token_id=None, pad_token_id=None):
+        super().__init__(name="tfgpt_serving")
+        # The variables themselves (not the Keras objects) make the SavedModel self-contained.
+        self.model_variables = [v.value if hasattr(v, "value") else v for v in model.variables]
+        self.serving_default = forward_function(model, tf.int32, "serving_default")
+        self.serving_int64 = forward_function(model, tf.int64, "serving_int64")
+        self.signature_names = ["serving_default", "serving_int64"]
+        if tokenizer is None:
+            return
+        if not entry_for(model).has_lm_head:
+            raise ValueError(f"{type(model).__name__} has no LM head: text generation needs "
+                             f"TFOpenAIGPTLMHeadModel or TFOpenAIGPTDoubleHeadsModel (omit tokenizer)")
+        self.tokenizer = _tf_tokenizer(tokenizer)
+        gen = _TextGenerator(model, self.tokenizer, top_k=top_k, eos_token_id=eos_token_id,
+                             pad_token_id=pad_token_id)
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="prompts"),
+                                      tf.TensorSpec([], tf.int32, name="max_new_tokens")])
+        def generate_text(prompts, max_new_tokens):
+            return gen(prompts, max_new_tokens)
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="prompts"),
+                                      tf.TensorSpec([], tf.int32, name="max_new_tokens"),
+                                      tf.TensorSpec([], tf.float32, name="temperature"),
+                                      tf.TensorSpec([], tf.float32, name="top_p"),
+                                      tf.TensorSpec([], tf.int32, name="seed")])
+        def sample_text(prompts, max_new_tokens, temperature=1.0, top_p=1.0, seed=0):
+            return gen(prompts, max_new_tokens, temperature=temperature, top_p=top_p, seed=seed)
+
+        self.generate_text = generate_text
+        self.sample_text = sample_text
+        self.signature_names += ["generate_text", "sample_text"]
+
+    def signature_functions(self):
+        return {name: getattr(self, name) for name in self.signature_names}
+
+
+def export_saved_model(model, path, tokenizer=None, version: Optional[int] = None, overwrite: bool = False,
+                       top_k: int = 0, eos_token_id=None, pad_token_id=None) -> str:
+    """Write ``model`` as a SavedModel at ``<base>/<version>`` (TF Serving's layout); returns that path.
+
+    ``path`` is the versioned folder (``export/gpt/1``) or, with ``version`` (or neither: the next
+    free version), the base folder. An existing version is replaced only with ``overwrite=True``.
+    With ``tokenizer`` (``OpenAIGPTTokenizer`` or ``TFOpenAIGPTTokenizer``) an LM model also gets the
+    ``generate_text`` (greedy) and ``sample_text`` signatures; ``top_k`` (0 = off) is fixed for
+    sampling, ``eos_token_id`` / ``pad_token_id`` default to the config's.
+    """
+    base, version = resolve_version_dir(path, version)
+    target = base / str(version)
+    if target.exists() and not overwrite:  # before the (slow) tracing; atomic_write_dir checks again
+        raise FileExistsError(f"{target} already exists; pass overwrite=True (--overwrite) to replace it")
+    module = ServingModule(model, tokenizer, top_k=top_k, eos_token_id=eos_token_id,
+                           pad_token_id=pad_token_id)
+    signatures = module.signature_functions()
+    options = tf.saved_model.SaveOptions(experimental_custom_gradients=False)
+
+    def write(tmp):
+        tf.saved_model.save(module, os.fspath(tmp), signatures=signatures, options=options)
+
+    return os.fspath(atomic_write_dir(target, write, overwrite=overwrite))

@@ -1,0 +1,161 @@
+"""What the compiled decode programs share: their compile-time options, their run-time parameters,
+the model's forward pass over the static KV cache, and the per-step score processors.
+
+One decode step is: raw logits [B, V] float32 (``CachedForward.next_logits``), then
+``scores = processors(input_ids, logits, cur_len, valid, prompt_lengths)`` (``ScoreProcessors``),
+then a sampler or the beam step picks tokens from ``scores``.
+
+Shapes in comments: B batch (rows, beams included), P bucketed prompt length, N bucketed new tokens,
+T = P + N the cache length, V vocabulary, L layers, H heads, D head dim.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple, Sequence, Union
+
+import tensorflow as tf
+
+NEG_INF = -1.0e9  # HF's "impossible" beam score: finite, so sums and comparisons stay well defined
+SEED_MODULUS = 2**31 - 1  # sampling seeds are reduced modulo this (they are int32 in the programs)
+MODES = ("greedy", "sample", "beam")
+
+# Number of traces of the compiled programs (all models); tests check that same-bucket calls reuse them.
+_TRACES = {"count": 0}
+
+
+def trace_count() -> int:
+    """How many times a generation program has been traced in this process."""
+    return _TRACES["count"]
+
+
+def count_trace() -> None:
+    """Called by each program while it is traced (Python side effect: once per trace, not per run)."""
+    _TRACES["count"] += 1
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """The compile-time choices of a decode program: a different value compiles another program.
+
+    ``mode`` is greedy, sample or beam; ``top_k`` (0 = off) and ``use_top_p`` shape the sampler;
+    ``use_repetition_penalty`` turns the penalty processor on; ``n_eos`` is the number of eos ids
+    (0: rows never stop early); ``num_beams`` and ``early_stopping`` (True, False, "never") drive
+    beam search.
+    """
+
+    mode: str = "greedy"
+    top_k: int = 0
+    use_top_p: bool = False
+    use_repetition_penalty: bool = False
+    n_eos: int = 0
+    num_beams: int = 1
+    early_stopping: Union[bool, str] = False
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.early_stopping not in (True, False, "never"):
+            raise ValueError(f"early_stopping must be True, False or 'never', got {self.early_stopping!r}")
+
+
+class DecodeParams(NamedTuple):
+    """The run-time values of a decode program (Python numbers, or the tensors ``as_tensors`` gives).
+
+    Changing them never recompiles. ``eos_token_ids`` is a sequence of ids ([0] stands in when there
+    is none: ``DecodeOptions.n_eos`` = 0 then ignores it); finished rows emit ``pad_token_id``.
+    """
+
+    temperature: Union[float, tf.Tensor] = 1.0
+    top_p: Union[float, tf.Tensor] = 1.0
+    repetition_penalty: Union[float, tf.Tensor] = 1.0
+    length_penalty: Union[float, tf.Tensor] = 1.0
+    eos_token_ids: Union[Sequence[int], tf.Tensor] = ()
+    pad_token_id: Union[int, tf.Tensor] = 0
+    seed: Union[int, tf.Tensor] = 0
+
+    def as_tensors(self) -> "DecodeParams":
+        """The same values as float32 / int32 tensors (an int32 [n_eos] tensor of eos ids)."""
+        eos = self.eos_token_ids
+        if not tf.is_tensor(eos) and len(eos) == 0:
+            eos = [0]
+        return DecodeParams(
+            temperature=tf.cast(self.temperature, tf.float32),
+            top_p=tf.cast(self.top_p, tf.float32),
+            repetition_penalty=tf.cast(self.repetition_penalty, tf.float32),
+            length_penalty=tf.cast(self.length_penalty, tf.float32),
+            eos_token_ids=tf.cast(tf.reshape(eos, [-1]), tf.int32),
+            pad_token_id=tf.cast(self.pad_token_id, tf.int32),
+            seed=tf.cast(self.seed, tf.int32),
+        )
+
+
+def static_dim(x, axis: int):
+    """``x.shape[axis]`` when known at trace time, else the dynamic size (a scalar int32 tensor)."""
+    return x.shape[axis] if x.shape[axis] is not None else tf.shape(x)[axis]
+
+
+class CachedForward:
+    """The model's own forward pass over a static KV cache, returning the last position's logits.
+
+    The cache is one [B, 2, H, T, D] tensor per layer (a tuple, each updated in place by XLA) or one
+    stacked [L, B, 2, H, T, D] tensor; ``next_logits`` writes the keys and values of its tokens at
+    ``index`` and attends over the cache, so prefill (the prompt at index 0) and each decode step
+    (one token at P + i - 1) are the same call.
+    """
+
+    def __init__(self, model):
+        c = model.config
+        self.transformer = model.transformer
+        self.n_layer, self.n_head, self.head_dim = c.n_layer, c.n_head, c.n_embd // c.n_head
+        self.vocab_size = c.vocab_size
+        self.dtype = self.transformer.compute_dtype
+
+    def empty_cache(self, batch, length):
+        """One zero [B, 2, H, T, D] tensor per layer, T = ``length``."""
+        shape = [batch, 2, self.n_head, length, self.head_dim]
+        return tuple(tf.zeros(shape, self.dtype) for _ in range(self.n_layer))
+
+    def next_logits(self, ids, mask, cache, index):
+        """(logits [B, V] float32 of the last of ``ids`` [B, S], the updated cache).
+
+        ``mask`` [B, T] marks the real positions of the whole cache (None: all real).
+        """
+        out = self.transformer(ids, attention_mask=mask, cache=cache, cache_index=index,
+                               return_dict=True, training=False)
+        last = out.last_hidden_state[:, -1, :]  # (B, E)
+        return tf.cast(self.transformer.tokens_embed.attend(last), tf.float32), out.cache
+
+
+# --- score processors: raw logits -> scores, between the forward pass and the token choice ----------
+
+def repetition_penalty(input_ids, scores, valid, penalty):
+    """HF's repetition penalty: scores of tokens in the row (where ``valid``) divided by ``penalty``,
+    or multiplied when negative. input_ids, valid [B, T]; scores [B, V]."""
+    batch, vocab = tf.shape(scores)[0], tf.shape(scores)[1]
+    rows = tf.broadcast_to(tf.range(batch)[:, None], tf.shape(input_ids))  # (B, T)
+    index = tf.reshape(tf.stack([rows, input_ids], axis=-1), [-1, 2])  # (B*T, 2)
+    hits = tf.reshape(tf.cast(valid, tf.int32), [-1])
+    seen = tf.tensor_scatter_nd_max(tf.zeros([batch, vocab], tf.int32), index, hits) > 0  # (B, V)
+    penalized = tf.where(scores < 0, scores * penalty, scores / penalty)
+    return tf.where(seen, penalized, scores)
+
+
+class ScoreProcessors:
+    """The processors of one program, applied in HF's order to each step's scores.
+
+    Called as ``processors(input_ids, scores, cur_len, valid, prompt_lengths)``: ``input_ids`` [B, T]
+    int32 is the token buffer (the left-padded prompt in columns < P, generated tokens after it),
+    ``scores`` [B, V] float32, ``cur_len`` the number of buffer columns filled (the next token goes
+    to column ``cur_len``), ``valid`` [B, T] bool the real tokens among them (prompt padding and
+    unfilled columns are False), ``prompt_lengths`` [B] the real prompt tokens per row. With no
+    processor on it returns ``scores`` unchanged.
+    """
+
+    def __init__(self, options: DecodeOptions, params: DecodeParams):
+        self.penalty = params.repetition_penalty if options.use_repetition_penalty else None
+
+    def __call__(self, input_ids, scores, cur_len, valid, prompt_lengths):
+        if self.penalty is not None:
+            scores = repetition_penalty(input_ids, scores, valid, self.penalty)
+        return scores

@@ -1,0 +1,60 @@
+"""Token choice for the sequential program: greedy search, or sampling after HF's temperature, top-k
+and top-p warpers (in that order) from a stateless generator, so a seed reproduces a draw.
+
+A sampler is called as ``sampler(scores [B, V] float32, step) -> tokens [B] int32``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from tfgpt.generation.program import DecodeOptions, DecodeParams
+
+
+class GreedySampler:
+    """The highest-scoring token of each row (the first on ties, as ``argmax``)."""
+
+    def __call__(self, scores, step):
+        return tf.argmax(scores, axis=-1, output_type=tf.int32)
+
+
+class MultinomialSampler:
+    """One draw per row from softmax(warped scores), seeded by (seed, step).
+
+    ``top_k`` (a Python int, 0 = off) keeps the k best tokens; with ``use_top_p`` the smallest set
+    of best tokens whose probability reaches ``top_p`` is kept (the best token always is).
+    """
+
+    def __init__(self, temperature, top_k: int, use_top_p: bool, top_p, seed):
+        self.temperature, self.top_k, self.top_p, self.seed = temperature, int(top_k), top_p, seed
+        self.use_top_p = bool(use_top_p)
+
+    def warp(self, scores):
+        scores = scores / self.temperature
+        if self.top_k:
+            kth = tf.math.top_k(scores, k=self.top_k, sorted=True).values[:, -1:]  # (B, 1)
+            scores = tf.where(scores < kth, -np.inf, scores)
+        if self.use_top_p:
+            order = tf.argsort(scores, axis=-1, direction="ASCENDING", stable=True)  # (B, V)
+            ascending = tf.gather(scores, order, batch_dims=1)
+            cum = tf.cumsum(tf.nn.softmax(ascending, axis=-1), axis=-1)
+            remove = cum <= 1.0 - self.top_p
+            remove = tf.concat([remove[:, :-1], tf.zeros_like(remove[:, -1:])], axis=1)  # keep the top
+            remove = tf.gather(remove, tf.argsort(order, axis=-1), batch_dims=1)  # back to vocab order
+            scores = tf.where(remove, -np.inf, scores)
+        return scores
+
+    def __call__(self, scores, step):
+        seed = tf.stack([self.seed, step])
+        return tf.reshape(tf.random.stateless_categorical(self.warp(scores), 1, seed, dtype=tf.int32), [-1])
+
+
+def make_sampler(options: DecodeOptions, params: DecodeParams):
+    """The sampler of a greedy or sample program (``params`` as tensors)."""
+    if options.mode == "greedy":
+        return GreedySampler()
+    if options.mode == "sample":
+        return MultinomialSampler(params.temperature, options.top_k, options.use_top_p, params.top_p,
+                                  params.seed)
+    raise ValueError(f"mode {options.mode!r} has no sampler (beam search picks its own tokens)")
