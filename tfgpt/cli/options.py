@@ -147,7 +147,7 @@ def checkpoint_folder(value, flag="--checkpoint") -> Optional[str]:
 
 def load_model(value, head=None, flag="--checkpoint"):
     """Load ``value`` (folder or hub id) as ``head``'s class, or the class its config names."""
-    from tfgpt.checkpoints.hub import HubError
+    from tfgpt.hub import HubError
     from tfgpt.models import registry
 
     folder = checkpoint_folder(value, flag)
@@ -166,7 +166,7 @@ def load_tokenizer(value, checkpoint=None, required=True, default=None):
     Without any of them (``required``), or when the default hub tokenizer is not available offline,
     the error says to pass ``--tokenizer DIR``.
     """
-    from tfgpt.checkpoints.hub import HubError
+    from tfgpt.hub import HubError
     from tfgpt.tokenizers.tokenization import OpenAIGPTTokenizer
 
     learn = "a folder with vocab.json and merges.txt, e.g. from `tfgpt learn-bpe FILE --out DIR`"
