@@ -160,7 +160,7 @@ def test_keyword_dict_list_and_dtype_inputs_agree(lm_model):
         lm_model(ids.astype(np.int64), attention_mask=mask.astype(np.int32)),
     ):
         np.testing.assert_allclose(out.logits.numpy(), ref, atol=1e-6)
-    embeds = tf.gather(lm_model.get_input_embeddings().weight, ids)
+    embeds = tf.gather(lm_model.get_input_embeddings().embeddings, ids)
     np.testing.assert_allclose(lm_model(inputs_embeds=embeds, attention_mask=mask).logits.numpy(), ref, atol=1e-5)
 
 
@@ -323,13 +323,13 @@ def test_main_layer_inside_functional_model():
 
 def test_resize_token_embeddings_keeps_rows_and_ties_head():
     model = tfgpt.TFOpenAIGPTLMHeadModel(tiny_config())
-    old = model.get_input_embeddings().weight.numpy().copy()
+    old = model.get_input_embeddings().embeddings.numpy().copy()
     n_weights = len(model.weights)
     model.resize_token_embeddings(103)
     emb = model.get_input_embeddings()
-    assert emb.weight.shape == (103, 32) and model.config.vocab_size == 103
+    assert emb.embeddings.shape == (103, 32) and model.config.vocab_size == 103
     assert len(model.weights) == n_weights
-    np.testing.assert_array_equal(emb.weight.numpy()[:99], old)
+    np.testing.assert_array_equal(emb.embeddings.numpy()[:99], old)
     assert model.get_output_embeddings() is emb
     assert model(np.array([[100, 102]])).logits.shape == (1, 2, 103)
 
@@ -386,7 +386,7 @@ def test_mixed_precision_forward_gives_float32_logits(policy):
     out = model(ids, attention_mask=mask, labels=ids)
     assert out.logits.dtype == tf.float32 and out.loss.dtype == tf.float32
     assert model.transformer.h[0].attn.c_attn.compute_dtype == policy.split("_")[1]
-    assert model.transformer.tokens_embed.weight.dtype == "float32"
+    assert model.transformer.tokens_embed.embeddings.dtype == "float32"
     want = ref(ids, attention_mask=mask).logits.numpy()
     assert np.isfinite(out.logits.numpy()).all()
     np.testing.assert_allclose(out.logits.numpy()[:, 2:], want[:, 2:], atol=0.1 if "b" in policy else 0.02)

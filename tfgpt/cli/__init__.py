@@ -15,7 +15,7 @@ COMMAND_MODULES = (
     "tfgpt.training.core",     # train, evaluate
     "tfgpt.generation.decoding",   # generate
     "tfgpt.export.core",       # export
-    "tfgpt.checkpoints.core",  # convert
+    "tfgpt.checkpoints.convert",  # convert
     "tfgpt.tokenizers.trainer",  # learn-bpe
     "tfgpt.cli.demo",         # demo (the end-to-end main job)
 )

@@ -361,7 +361,7 @@ class TFLiteModule(tf.Module):
         def last_logits(ids, cache, index):
             out = transformer(ids, cache=cache, cache_index=index, return_dict=True, training=False)
             last = out["last_hidden_state"][:, -1, :]  # (1, E)
-            logits = tf.cast(transformer.tokens_embed.attend(last), tf.float32)  # (1, V)
+            logits = tf.cast(transformer.tokens_embed(last, reverse=True), tf.float32)  # (1, V)
             return {"logits": logits, "cache": tf.cast(out["cache"], tf.float32)}
 
         @tf.function(input_signature=[tf.TensorSpec([1, None], tf.int32, name="input_ids")])

@@ -263,7 +263,7 @@ class _Decoder:
         out = self.transformer(ids, attention_mask=mask, cache=cache, cache_index=index,
                                return_dict=True, training=False)
         last = out.last_hidden_state[:, -1, :]  # (B, E)
-        return tf.cast(self.transformer.tokens_embed.attend(last), tf.float32), out.cache
+        return tf.cast(self.transformer.tokens_embed(last, reverse=True), tf.float32), out.cache
 
     # HF's processors, in HF's order: repetition penalty, then temperature, top-k, top-p.
     def penalize(self, scores, seen, penalty):

@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfgpt.models.configuration import OpenAIGPTConfig
-from tfgpt.models.layers import MASK_VALUE, Block, PositionEmbedding, TokenEmbedding
+from tfgpt.models.layers import MASK_VALUE, Block, position_embedding, token_embedding
 from tfgpt.models.outputs import (
     TFBaseModelOutput,
     TFCausalLMOutput,
@@ -170,16 +170,16 @@ class TFOpenAIGPTMainLayer(keras.layers.Layer):
         c = self.config
         self.num_hidden_layers = c.n_layer
         self.n_embd = c.n_embd
-        self.tokens_embed = TokenEmbedding(c.vocab_size, c.n_embd, c.initializer_range,
-                                           name="tokens_embed", dtype=self.dtype_policy)
-        self.positions_embed = PositionEmbedding(c.n_positions, c.n_embd, c.initializer_range,
-                                                 name="positions_embed", dtype=self.dtype_policy)
+        self.tokens_embed = token_embedding(c.vocab_size, c.n_embd, c.initializer_range,
+                                            self.dtype_policy)
+        self.positions_embed = position_embedding(c.n_positions, c.n_embd, c.initializer_range,
+                                                  self.dtype_policy)
         self.drop = keras.layers.Dropout(c.embd_pdrop, name="drop", dtype=self.dtype_policy)
         self.h = [Block(c, name=f"h_._{i}", dtype=self.dtype_policy) for i in range(c.n_layer)]
 
     def build(self, input_shape=None):
-        self.tokens_embed.build()
-        self.positions_embed.build()
+        self.tokens_embed.build((None, None))
+        self.positions_embed.build((None, None))
         for block in self.h:
             block.build()
         self.built = True
@@ -418,33 +418,13 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
                                            max_shard_size=max_shard_size, **kwargs)
 
     def hf_weight_map(self) -> "OrderedDict[str, keras.Variable]":
-        """HF PyTorch parameter name -> variable, in the order HF's tf_model.h5 stores them."""
-        prefix = "" if self.base_model_prefix_is_root else "transformer."
-        out = OrderedDict()
-        t = self.transformer
-        out[prefix + "positions_embed.weight"] = t.positions_embed.embeddings
-        out[prefix + "tokens_embed.weight"] = t.tokens_embed.weight
-        for i, block in enumerate(t.h):
-            p = f"{prefix}h.{i}."
-            out[p + "attn.c_attn.weight"] = block.attn.c_attn.weight
-            out[p + "attn.c_attn.bias"] = block.attn.c_attn.bias
-            out[p + "attn.c_proj.weight"] = block.attn.c_proj.weight
-            out[p + "attn.c_proj.bias"] = block.attn.c_proj.bias
-            out[p + "ln_1.weight"] = block.ln_1.gamma
-            out[p + "ln_1.bias"] = block.ln_1.beta
-            out[p + "mlp.c_fc.weight"] = block.mlp.c_fc.weight
-            out[p + "mlp.c_fc.bias"] = block.mlp.c_fc.bias
-            out[p + "mlp.c_proj.weight"] = block.mlp.c_proj.weight
-            out[p + "mlp.c_proj.bias"] = block.mlp.c_proj.bias
-            out[p + "ln_2.weight"] = block.ln_2.gamma
-            out[p + "ln_2.bias"] = block.ln_2.beta
-        out.update(self._head_weight_map())
-        return out
+        """HF PyTorch parameter name -> variable (Keras layout), in the order HF's tf_model.h5 stores them.
 
-    base_model_prefix_is_root = False
+        Derived from the one weight table, ``tfgpt.checkpoints.names``.
+        """
+        from tfgpt.checkpoints import names
 
-    def _head_weight_map(self):
-        return OrderedDict()
+        return OrderedDict((row.torch, names.value_of(self, row)) for row in names.model_table(self))
 
     # --- embeddings ------------------------------------------------------------------------------------
     def get_input_embeddings(self):
@@ -456,26 +436,26 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
     def resize_token_embeddings(self, new_num_tokens: Optional[int] = None):
         """Grow or shrink the token table (and the tied head); new rows ~ N(0, initializer_range)."""
         emb = self.transformer.tokens_embed
-        if new_num_tokens is None or new_num_tokens == emb.vocab_size:
+        if new_num_tokens is None or new_num_tokens == emb.input_dim:
             return emb
         if new_num_tokens <= 0:
             raise ValueError(f"new_num_tokens must be positive, got {new_num_tokens}")
         if self.config.pad_token_id is not None and self.config.pad_token_id >= new_num_tokens:
             raise ValueError(f"pad_token_id {self.config.pad_token_id} would fall outside {new_num_tokens} tokens")
-        old = emb.weight.numpy()
+        old = keras.ops.convert_to_numpy(emb.embeddings)
         rng = np.random.default_rng()
         new = rng.normal(0.0, self.config.initializer_range, (new_num_tokens, old.shape[1])).astype(old.dtype)
         n = min(new_num_tokens, old.shape[0])
         new[:n] = old[:n]
-        del emb.weight
+        # Rebuild the same layer at the new size, so the tied head and every reference stay valid.
+        del emb._embeddings
+        emb.input_dim, emb.built = new_num_tokens, False
         emb._tracker.unlock()
         try:
-            emb.weight = emb.add_weight(name="weight", shape=new.shape, initializer="zeros",
-                                        dtype=emb.variable_dtype)
+            emb.build((None, None))
         finally:
             emb._tracker.lock()
-        emb.weight.assign(new)
-        emb.vocab_size = new_num_tokens
+        emb.embeddings.assign(new)
         self.config.vocab_size = new_num_tokens
         # compiled step functions captured the old variable
         self.train_function = self.test_function = self.predict_function = None
@@ -556,8 +536,6 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
 class TFOpenAIGPTModel(TFOpenAIGPTPreTrainedModel):
     """The bare GPT-1 transformer: hidden states, no head."""
 
-    base_model_prefix_is_root = True
-
     def __init__(self, config, *inputs, **kwargs):
         super().__init__(config, *inputs, **kwargs)
         self.transformer = TFOpenAIGPTMainLayer(self.config, name="transformer", dtype=self.dtype_policy)
@@ -609,7 +587,8 @@ class TFOpenAIGPTLMHeadModel(TFOpenAIGPTPreTrainedModel):
         labels, return_dict = v.pop("labels"), v.pop("return_dict")
         t = self.transformer(**v, return_dict=True, training=training, cache=cache,
                              cache_index=cache_index)
-        logits = tf.cast(self.transformer.tokens_embed.attend(t.last_hidden_state), tf.float32)
+        logits = tf.cast(self.transformer.tokens_embed(t.last_hidden_state, reverse=True),
+                         tf.float32)  # (..., S, V)
         loss = causal_lm_loss(labels, logits) if labels is not None else None
         out = TFCausalLMOutput(loss=loss, logits=logits, hidden_states=t.hidden_states,
                                attentions=t.attentions, cache=t.cache)
@@ -710,12 +689,6 @@ class TFOpenAIGPTDoubleHeadsModel(TFOpenAIGPTPreTrainedModel):
     def get_output_embeddings(self):
         return self.transformer.tokens_embed
 
-    def _head_weight_map(self):
-        head = self.multiple_choice_head
-        if not head.has_proj:
-            return OrderedDict()
-        return OrderedDict([("multiple_choice_head.summary.weight", head.summary.kernel),
-                            ("multiple_choice_head.summary.bias", head.summary.bias)])
 
     def call(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
              head_mask=None, inputs_embeds=None, mc_token_ids=None, labels=None, mc_labels=None,
@@ -731,7 +704,7 @@ class TFOpenAIGPTDoubleHeadsModel(TFOpenAIGPTPreTrainedModel):
         t = self.transformer(**v, return_dict=True, training=training, cache=cache,
                              cache_index=cache_index)
         hidden = t.last_hidden_state  # (B, C, S, E)
-        logits = tf.cast(self.transformer.tokens_embed.attend(hidden), tf.float32)  # (B, C, S, V)
+        logits = tf.cast(self.transformer.tokens_embed(hidden, reverse=True), tf.float32)  # (B, C, S, V)
         if cache is not None:
             mc_logits = None
         else:
@@ -816,8 +789,6 @@ class TFOpenAIGPTForSequenceClassification(TFOpenAIGPTPreTrainedModel):
         self.score.build((None, self.config.n_embd))
         self.built = True
 
-    def _head_weight_map(self):
-        return OrderedDict([("score.weight", self.score.kernel)])
 
     def call(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
              head_mask=None, inputs_embeds=None, labels=None, output_attentions=None,
