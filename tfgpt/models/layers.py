@@ -72,6 +72,53 @@ def position_embedding(n_positions, n_embd, initializer_range, dtype):
                                   name="positions_embed", dtype=dtype)
 
 
+def remat_tensor_arguments(layer_call):
+    """``keras.RematScope`` for a call that takes None or Python values and may return None.
+
+    TensorFlow's rematerialization (``tf.recompute_grad``) takes positional tensors only and must
+    return tensors; the other arguments are bound around it and the Nones put back afterwards.
+    Dropout inside a rematerialized call draws a new mask when recomputed (as for any Keras layer).
+    """
+
+    def call(*args, **kwargs):
+        keys = list(kwargs)
+        values = list(args) + [kwargs[k] for k in keys]
+        # float tensors are differentiated through; ids, masks and indices are bound as constants
+        where = [i for i, v in enumerate(values) if tf.is_tensor(v) and v.dtype.is_floating]
+        seen = {}
+
+        def tensors_only(*tensors):
+            vals = list(values)
+            for i, t in zip(where, tensors):
+                vals[i] = t
+            out = layer_call(*vals[:len(args)], **dict(zip(keys, vals[len(args):])))
+            flat = tf.nest.flatten(out)  # None is a leaf here
+            seen["structure"], seen["none"] = out, [o is None for o in flat]
+            return [o for o in flat if o is not None]
+
+        results = iter(keras.remat(tensors_only)(*[values[i] for i in where]))
+        flat = [None if none else next(results) for none in seen["none"]]
+        return tf.nest.pack_sequence_as(seen["structure"], flat)
+
+    return call
+
+
+def no_remat():
+    """A scope in which layers are built without rematerialization. Under ``keras.RematScope`` the
+    transformer block is the unit that is recomputed; its own layers (and the embeddings and heads)
+    are built in this scope so they are not rematerialized a second time, one by one."""
+    return keras.RematScope(mode=None)
+
+
+class RematByTensors:
+    """Mixin for a layer whose call takes optional (None) arguments: under ``keras.RematScope`` it
+    is rematerialized through ``remat_tensor_arguments``."""
+
+    def rematerialized_call(self, layer_call, *args, **kwargs):
+        wrapped = super().rematerialized_call(layer_call, *args, **kwargs)
+        return layer_call if wrapped is layer_call else remat_tensor_arguments(layer_call)
+
+
 class Attention(keras.layers.Layer):
     """Causal multi-head self-attention with a fused c_attn projection and an optional KV cache.
 
@@ -157,20 +204,24 @@ class MLP(keras.layers.Layer):
         return self.dropout(self.c_proj(h), training=training)  # (B, S, E)
 
 
-class Block(keras.layers.Layer):
-    """Post-LN transformer block: n = LN1(x + attn(x)); h = LN2(n + mlp(n))."""
+class Block(RematByTensors, keras.layers.Layer):
+    """Post-LN transformer block: n = LN1(x + attn(x)); h = LN2(n + mlp(n)).
+
+    Under ``keras.RematScope`` the block is rematerialized as one unit.
+    """
 
     def __init__(self, config, **kwargs):
         super().__init__(**kwargs)
         e = config.n_embd
-        self.attn = Attention(e, config.n_head, config.attn_pdrop, config.resid_pdrop,
-                              config.initializer_range, name="attn", dtype=self.dtype_policy)
-        self.ln_1 = keras.layers.LayerNormalization(epsilon=config.layer_norm_epsilon, name="ln_1",
-                                                    dtype=self.dtype_policy)
-        self.mlp = MLP(4 * e, e, config.afn, config.resid_pdrop, config.initializer_range, name="mlp",
-                       dtype=self.dtype_policy)
-        self.ln_2 = keras.layers.LayerNormalization(epsilon=config.layer_norm_epsilon, name="ln_2",
-                                                    dtype=self.dtype_policy)
+        with no_remat():
+            self.attn = Attention(e, config.n_head, config.attn_pdrop, config.resid_pdrop,
+                                  config.initializer_range, name="attn", dtype=self.dtype_policy)
+            self.ln_1 = keras.layers.LayerNormalization(epsilon=config.layer_norm_epsilon, name="ln_1",
+                                                        dtype=self.dtype_policy)
+            self.mlp = MLP(4 * e, e, config.afn, config.resid_pdrop, config.initializer_range,
+                           name="mlp", dtype=self.dtype_policy)
+            self.ln_2 = keras.layers.LayerNormalization(epsilon=config.layer_norm_epsilon, name="ln_2",
+                                                        dtype=self.dtype_policy)
         self.n_embd = e
 
     def build(self, input_shape=None):

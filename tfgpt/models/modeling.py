@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfgpt.models.configuration import OpenAIGPTConfig
-from tfgpt.models.layers import MASK_VALUE, Block, position_embedding, token_embedding
+from tfgpt.models.layers import MASK_VALUE, Block, no_remat, position_embedding, token_embedding
 from tfgpt.models.outputs import (
     TFBaseModelOutput,
     TFCausalLMOutput,
@@ -170,11 +170,12 @@ class TFOpenAIGPTMainLayer(keras.layers.Layer):
         c = self.config
         self.num_hidden_layers = c.n_layer
         self.n_embd = c.n_embd
-        self.tokens_embed = token_embedding(c.vocab_size, c.n_embd, c.initializer_range,
-                                            self.dtype_policy)
-        self.positions_embed = position_embedding(c.n_positions, c.n_embd, c.initializer_range,
-                                                  self.dtype_policy)
-        self.drop = keras.layers.Dropout(c.embd_pdrop, name="drop", dtype=self.dtype_policy)
+        with no_remat():
+            self.tokens_embed = token_embedding(c.vocab_size, c.n_embd, c.initializer_range,
+                                                self.dtype_policy)
+            self.positions_embed = position_embedding(c.n_positions, c.n_embd, c.initializer_range,
+                                                      self.dtype_policy)
+            self.drop = keras.layers.Dropout(c.embd_pdrop, name="drop", dtype=self.dtype_policy)
         self.h = [Block(c, name=f"h_._{i}", dtype=self.dtype_policy) for i in range(c.n_layer)]
 
     def build(self, input_shape=None):
@@ -186,6 +187,11 @@ class TFOpenAIGPTMainLayer(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "config": self.config.to_dict()}
+
+    def rematerialized_call(self, layer_call, *args, **kwargs):
+        """Under ``keras.RematScope`` the blocks and their layers are rematerialized, not the whole
+        stack (recomputing everything in the backward pass would keep every activation anyway)."""
+        return layer_call
 
     def get_input_embeddings(self):
         return self.tokens_embed
@@ -391,12 +397,24 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
             "trainable": self.trainable,
             "dtype": keras.saving.serialize_keras_object(self.dtype_policy),
             "config": self.config.to_dict(),
+            **({"quantized_layers": self.quantized_layers()} if self.quantized_layers() else {}),
         }
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
         config = dict(config)
-        return cls(**config)
+        quantized = config.pop("quantized_layers", None) or {}
+        model = cls(**config)
+        # Re-create the quantized variables, so a saved quantized model loads into the same layout.
+        for mode in sorted(set(quantized.values())):
+            wanted = {path for path, m in quantized.items() if m == mode}
+            model.quantize(mode, filters=lambda layer: model._relative_path(layer) in wanted)
+        return model
+
+    def rematerialized_call(self, layer_call, *args, **kwargs):
+        """Under ``keras.RematScope`` the blocks and their layers are rematerialized, not the whole
+        stack (recomputing everything in the backward pass would keep every activation anyway)."""
+        return layer_call
 
     def _build_all(self):
         """Create every variable now, so weights exist before the first call (loading, summary)."""
@@ -466,6 +484,140 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
         for attr in ("_generate_cache",):
             if hasattr(self, attr):
                 getattr(self, attr).clear()
+
+    # --- Keras capabilities: quantization, LoRA, export ----------------------------------------------
+    def _relative_path(self, layer) -> str:
+        path = layer.path or ""
+        return path.split("/", 1)[1] if "/" in path else path
+
+    def _sublayers(self):
+        return [layer for layer in self._flatten_layers(include_self=False) if layer.path]
+
+    def quantize(self, mode=None, config=None, filters=None, **kwargs):
+        """Keras' ``Model.quantize`` ("int8", "int4", "float8", ...) on the Dense and embedding layers.
+
+        Compiled step and generate programs captured the float variables, so they are dropped.
+        """
+        super().quantize(mode, config=config, filters=filters, **kwargs)
+        self.train_function = self.test_function = self.predict_function = None
+        self._forget_compiled()
+
+    def quantized_layers(self) -> dict:
+        """Layer path (below the model) -> quantization mode, for every quantized layer."""
+        return {self._relative_path(layer): layer.quantization_mode for layer in self._sublayers()
+                if getattr(layer, "quantization_mode", None)}
+
+    LORA_TARGETS = ("c_attn",)
+
+    def enable_lora(self, rank: int, target_layer_names=None):
+        """LoRA adapters on the named Dense layers, as on KerasHub backbones; all else is frozen.
+
+        The default, ``c_attn``, is GPT's fused query/key/value projection: it holds the query and
+        value projections KerasHub adapts by default. Names match layer names (``"c_proj"`` is both
+        the attention and the MLP output projection). Only the adapters are trainable afterwards.
+        """
+        if not isinstance(rank, int) or isinstance(rank, bool) or rank <= 0:
+            raise ValueError(f"rank must be a positive int, got {rank!r}")
+        targets = tuple(self.LORA_TARGETS if target_layer_names is None else target_layer_names)
+        if not targets or not all(isinstance(t, str) for t in targets):
+            raise ValueError(f"target_layer_names must be a list of layer names, got {target_layer_names!r}")
+        if self.lora_layers():
+            raise ValueError("LoRA is already enabled on this model")
+        layers = [layer for layer in self._sublayers() if layer.name in targets]
+        found = {layer.name for layer in layers}
+        if set(targets) - found or not layers:
+            raise ValueError(f"target_layer_names {sorted(set(targets) - found)} name no layer of "
+                             f"{type(self).__name__} (e.g. c_attn, c_proj, c_fc)")
+        bad = [layer.name for layer in layers if not isinstance(layer, keras.layers.Dense)]
+        if bad:
+            raise ValueError(f"LoRA applies to the Dense projections only, not {sorted(set(bad))}")
+        self.trainable = True
+        for layer in self._sublayers():
+            layer.trainable = False
+        for layer in layers:
+            layer.trainable = True
+            layer.enable_lora(rank)  # freezes the kernel, adds lora_kernel_a [in, r] / _b [r, out]
+            layer.bias.trainable = False
+        self.train_function = self.test_function = self.predict_function = None
+        self._forget_compiled()
+
+    def lora_layers(self) -> list:
+        """The layers that carry LoRA adapters."""
+        return [layer for layer in self._sublayers() if getattr(layer, "lora_enabled", False)]
+
+    def save_lora_weights(self, filepath):
+        """Write only the adapters (and their rank) to an HDF5 file ending in ``.lora.h5``."""
+        import io
+
+        import h5py
+
+        from tfgpt.io import atomic_write_bytes
+
+        layers = self.lora_layers()
+        if not layers:
+            raise ValueError("no LoRA adapters to save: call enable_lora(rank) first")
+        if not str(filepath).endswith(".lora.h5"):
+            raise ValueError(f"filepath must end in '.lora.h5', got {str(filepath)!r}")
+        buf = io.BytesIO()
+        with h5py.File(buf, "w") as f:
+            f.attrs["rank"] = int(layers[0].lora_rank)
+            f.attrs["alpha"] = float(layers[0].lora_alpha)
+            for layer in layers:
+                g = f.create_group(self._relative_path(layer))
+                g["lora_kernel_a"] = keras.ops.convert_to_numpy(layer.lora_kernel_a)
+                g["lora_kernel_b"] = keras.ops.convert_to_numpy(layer.lora_kernel_b)
+        return atomic_write_bytes(filepath, buf.getvalue())
+
+    def load_lora_weights(self, filepath):
+        """Load adapters written by ``save_lora_weights``; enables LoRA on their layers if needed."""
+        import h5py
+
+        with h5py.File(filepath, "r") as f:
+            rank = int(f.attrs["rank"])
+            saved = {}
+
+            def collect(name, obj):
+                if isinstance(obj, h5py.Group) and "lora_kernel_a" in obj:
+                    saved[name] = (obj["lora_kernel_a"][()], obj["lora_kernel_b"][()])
+
+            f.visititems(collect)
+        by_path = {self._relative_path(layer): layer for layer in self._sublayers()}
+        unknown = sorted(set(saved) - set(by_path))
+        if unknown:
+            raise ValueError(f"{filepath}: adapters for layers this model does not have: {unknown}")
+        if not self.lora_layers():
+            self.enable_lora(rank, sorted({by_path[p].name for p in saved}))
+        current = {self._relative_path(layer): layer for layer in self.lora_layers()}
+        if set(current) != set(saved) or any(layer.lora_rank != rank for layer in current.values()):
+            raise ValueError(f"{filepath} holds rank-{rank} adapters for {sorted(saved)}; the model has "
+                             f"them on {sorted(current)} (rank {current and next(iter(current.values())).lora_rank})")
+        for path, (a, b) in saved.items():
+            current[path].lora_kernel_a.assign(a)
+            current[path].lora_kernel_b.assign(b)
+
+    def merge_lora(self):
+        """A plain copy of this model with each adapter folded into its kernel (W + alpha/r * A @ B).
+
+        ``save_pretrained`` writes merged kernels by itself; this is the model to export or serve.
+        """
+        from tfgpt.checkpoints import names
+
+        plain = type(self).from_config(self.get_config())
+        for row in names.model_table(self):
+            names.value_of(plain, row).assign(names.value_of(self, row))
+        return plain
+
+    def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kwargs):
+        """Keras' ``Model.export``; without ``input_signature`` it takes ``input_ids`` of any batch size
+        and length ([B, S], or [B, C, S] for the double-heads model). LoRA adapters are merged first."""
+        if self.lora_layers():
+            return self.merge_lora().export(filepath, format=format, verbose=verbose,
+                                            input_signature=input_signature, **kwargs)
+        if input_signature is None:
+            rank = 3 if isinstance(self, TFOpenAIGPTDoubleHeadsModel) else 2
+            input_signature = [tf.TensorSpec((None,) * rank, tf.int32, name="input_ids")]
+        return super().export(filepath, format=format, verbose=verbose,
+                              input_signature=input_signature, **kwargs)
 
     # --- Keras training: the model's own loss when compile() got none -----------------------------------
     def _primary_logits(self, y_pred):
@@ -674,8 +826,9 @@ class TFOpenAIGPTDoubleHeadsModel(TFOpenAIGPTPreTrainedModel):
         super().__init__(config, *inputs, **kwargs)
         self.lm_coef = float(lm_coef)
         self.transformer = TFOpenAIGPTMainLayer(self.config, name="transformer", dtype=self.dtype_policy)
-        self.multiple_choice_head = SequenceSummary(self.config, name="multiple_choice_head",
-                                                    dtype=self.dtype_policy)
+        with no_remat():
+            self.multiple_choice_head = SequenceSummary(self.config, name="multiple_choice_head",
+                                                        dtype=self.dtype_policy)
         self._build_all()
 
     def build(self, input_shape=None):
@@ -779,9 +932,10 @@ class TFOpenAIGPTForSequenceClassification(TFOpenAIGPTPreTrainedModel):
         super().__init__(config, *inputs, **kwargs)
         self.num_labels = self.config.num_labels
         self.transformer = TFOpenAIGPTMainLayer(self.config, name="transformer", dtype=self.dtype_policy)
-        self.score = keras.layers.Dense(
-            self.num_labels, use_bias=False, name="score", dtype=self.dtype_policy,
-            kernel_initializer=keras.initializers.RandomNormal(stddev=self.config.initializer_range))
+        with no_remat():
+            self.score = keras.layers.Dense(
+                self.num_labels, use_bias=False, name="score", dtype=self.dtype_policy,
+                kernel_initializer=keras.initializers.RandomNormal(stddev=self.config.initializer_range))
         self._build_all()
 
     def build(self, input_shape=None):
