@@ -18,13 +18,11 @@ import numpy as np
 
 from tfgpt.checkpoints import names
 from tfgpt.checkpoints.formats import (
-    ORIGINAL_NAMES_NAME,
+    CANDIDATES,
+    HUB_STAGES,
     ORIGINAL_SHAPES_NAME,
-    SAFE_WEIGHTS_INDEX_NAME,
     SAFE_WEIGHTS_NAME,
-    TF2_WEIGHTS_INDEX_NAME,
     TF2_WEIGHTS_NAME,
-    WEIGHTS_INDEX_NAME,
     WEIGHTS_NAME,
     CheckpointError,
     CheckpointNotFoundError,
@@ -44,25 +42,6 @@ _HUB_KWARGS = ("revision", "cache_dir", "local_files_only", "token")
 # HF loader options that have no meaning here; kept out of the config overrides.
 _HF_NO_OP_KWARGS = ("from_pt", "from_tf", "force_download", "resume_download", "proxies",
                     "trust_remote_code", "mirror", "_from_auto", "_from_pipeline")
-
-# (file that marks the checkpoint, kind, sharded) in loader preference order.
-CANDIDATES = (
-    (SAFE_WEIGHTS_NAME, "safetensors", False),
-    (SAFE_WEIGHTS_INDEX_NAME, "safetensors", True),
-    (TF2_WEIGHTS_NAME, "h5", False),
-    (TF2_WEIGHTS_INDEX_NAME, "h5", True),
-    (WEIGHTS_NAME, "bin", False),
-    (WEIGHTS_INDEX_NAME, "bin", True),
-    (ORIGINAL_SHAPES_NAME, "original", False),
-)
-
-_HUB_STAGES = (
-    ("safetensors", [SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, "model-*-of-*.safetensors"]),
-    ("h5", [TF2_WEIGHTS_NAME, TF2_WEIGHTS_INDEX_NAME, "tf_model-*-of-*.h5"]),
-    ("bin", [WEIGHTS_NAME, WEIGHTS_INDEX_NAME, "pytorch_model-*-of-*.bin"]),
-    ("original", [ORIGINAL_SHAPES_NAME, ORIGINAL_NAMES_NAME, "params_*.npy"]),
-)
-
 
 def find_checkpoint(folder, use_safetensors: Optional[bool] = None) -> Tuple[str, str, bool]:
     """(entry file, kind, sharded) of the checkpoint ``from_pretrained`` would read in ``folder``."""
@@ -224,7 +203,7 @@ def resolve_checkpoint_dir(path_or_id, use_safetensors=None, **hub_kwargs) -> st
     if os.path.isdir(path):
         return path
     folder = None
-    for kind, patterns in _HUB_STAGES:
+    for kind, patterns in HUB_STAGES:
         if use_safetensors is True and kind != "safetensors":
             continue
         if use_safetensors is False and kind == "safetensors":
