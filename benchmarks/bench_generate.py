@@ -43,17 +43,17 @@ def weight_read_floor(model, steps):
     import tensorflow as tf
 
     t = model.transformer
-    emb = t.tokens_embed.weight
+    emb = t.tokens_embed.embeddings
 
     @tf.function(jit_compile=True)
     def floor(x):
         def body(i, x):
             h = x
             for b in t.h:
-                a = tf.matmul(h, b.attn.c_attn.weight) + b.attn.c_attn.bias
-                a = tf.matmul(a[:, : h.shape[1]], b.attn.c_proj.weight) + b.attn.c_proj.bias
-                f = tf.nn.relu(tf.matmul(a, b.mlp.c_fc.weight) + b.mlp.c_fc.bias)
-                h = h + tf.matmul(f, b.mlp.c_proj.weight) + b.mlp.c_proj.bias
+                a = tf.matmul(h, b.attn.c_attn.kernel) + b.attn.c_attn.bias
+                a = tf.matmul(a[:, : h.shape[1]], b.attn.c_proj.kernel) + b.attn.c_proj.bias
+                f = tf.nn.relu(tf.matmul(a, b.mlp.c_fc.kernel) + b.mlp.c_fc.bias)
+                h = h + tf.matmul(f, b.mlp.c_proj.kernel) + b.mlp.c_proj.bias
             tok = tf.argmax(tf.matmul(h, emb, transpose_b=True), -1, output_type=tf.int32)
             return i + 1, x + tf.cast(tok, x.dtype)[:, None] * 1e-9
 

@@ -21,7 +21,8 @@ import pytest
 from safetensors.numpy import load_file, save_file
 
 import tfgpt
-from tfgpt.checkpoints import core as ck
+from tfgpt import checkpoints as ck
+from tfgpt.checkpoints import names, readers, writers
 from tfgpt.hub import HubError
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -71,34 +72,14 @@ def lm_fixture():
     return tfgpt.TFOpenAIGPTLMHeadModel.from_pretrained(HF / "lm")
 
 
-# --- fixtures reproduce HF's outputs -----------------------------------------------------------------
+# --- each format reproduces HF's outputs -----------------------------------------------------------------
 
-@pytest.mark.parametrize("use_safetensors", [None, False], ids=["safetensors", "tf_model.h5"])
-def test_lm_fixture_matches_golden(use_safetensors):
+def test_lm_h5_fixture_matches_golden():
+    """HF's tf_model.h5 loads to the same numbers (test_modeling covers the safetensors files)."""
     g = np.load(HF / "lm" / "golden.npz")
-    model = tfgpt.TFOpenAIGPTLMHeadModel.from_pretrained(HF / "lm", use_safetensors=use_safetensors)
+    model = tfgpt.TFOpenAIGPTLMHeadModel.from_pretrained(HF / "lm", use_safetensors=False)
     out = model(g["input_ids"], attention_mask=g["attention_mask"], token_type_ids=g["token_type_ids"],
                 labels=g["labels"])
-    assert np.abs(out.logits.numpy() - g["logits"]).max() < 1e-4
-    assert abs(float(out.loss) - float(g["loss"])) < 1e-4
-    plain = model(g["input_ids"]).logits.numpy()
-    assert np.abs(plain - g["logits_plain"]).max() < 1e-4
-
-
-def test_double_heads_fixture_matches_golden():
-    g = np.load(HF / "double_heads" / "golden.npz")
-    model = tfgpt.TFOpenAIGPTDoubleHeadsModel.from_pretrained(HF / "double_heads")
-    out = model(g["input_ids"], mc_token_ids=g["mc_token_ids"], labels=g["labels"], mc_labels=g["mc_labels"])
-    assert np.abs(out.logits.numpy() - g["logits"]).max() < 1e-4
-    assert np.abs(out.mc_logits.numpy() - g["mc_logits"]).max() < 1e-4
-    assert abs(float(out.loss) - float(g["loss"])) < 1e-4
-    assert abs(float(out.mc_loss) - float(g["mc_loss"])) < 1e-4
-
-
-def test_seqcls_fixture_matches_golden():
-    g = np.load(HF / "seqcls" / "golden.npz")
-    model = tfgpt.TFOpenAIGPTForSequenceClassification.from_pretrained(HF / "seqcls")
-    out = model(g["input_ids"], labels=g["labels"])
     assert np.abs(out.logits.numpy() - g["logits"]).max() < 1e-4
     assert abs(float(out.loss) - float(g["loss"])) < 1e-4
 
@@ -132,7 +113,7 @@ def test_original_release_special_tokens_and_sizes(tmp_path):
     arrays = [state["transformer.positions_embed.weight"], tokens]
     shapes = [[128, 64], [1003, 64]]
     for i in range(2):
-        for leaf in ck._ORIGINAL_LEAVES:
+        for leaf in names.BLOCK_TORCH_LEAVES:
             a = state[f"transformer.h.{i}.{leaf}"]
             a = a[None] if a.ndim == 2 else a
             arrays.append(a)
@@ -145,7 +126,7 @@ def test_original_release_special_tokens_and_sizes(tmp_path):
         np.save(folder / f"params_{i}.npy", part)
     model = tfgpt.TFOpenAIGPTLMHeadModel.from_pretrained(folder, n_head=4)
     assert model.config.vocab_size == 1003
-    np.testing.assert_array_equal(model.transformer.tokens_embed.weight.numpy(), tokens)
+    np.testing.assert_array_equal(model.transformer.tokens_embed.embeddings.numpy(), tokens)
     # a missing params file is a clear error
     (folder / "params_9.npy").unlink()
     with pytest.raises(ck.CheckpointError, match="params_shapes.json needs"):
@@ -188,7 +169,7 @@ def test_round_trip_bit_exact(kind, tmp_path):
 
 def test_saved_files_are_byte_identical_to_hf(lm_fixture, tmp_path, monkeypatch):
     """HF wrote the fixtures; the same weights saved here give the same bytes."""
-    monkeypatch.setattr(ck, "H5_KERAS_VERSION", "2.21.0")  # the tf-keras version HF ran under
+    monkeypatch.setattr(writers, "H5_KERAS_VERSION", "2.21.0")  # the tf-keras version HF ran under
     lm_fixture.save_pretrained(tmp_path / "h5")
     assert (tmp_path / "h5" / "tf_model.h5").read_bytes() == (HF / "lm" / "tf_model.h5").read_bytes()
     for name, cls in (("lm", tfgpt.TFOpenAIGPTLMHeadModel), ("double_heads", tfgpt.TFOpenAIGPTDoubleHeadsModel),
@@ -308,7 +289,7 @@ def test_sharded_files_follow_hf(lm_fixture, tmp_path):
 
 
 def test_tf_named_safetensors_load(lm_fixture, tmp_path):
-    raw = ck._read_h5(HF / "lm" / "tf_model.h5")  # 'tf_open_aigptlm_head_model/transformer/...:0'
+    raw = readers.read_h5(HF / "lm" / "tf_model.h5")  # 'tf_open_aigptlm_head_model/transformer/...:0'
     for variant, tensors in (("stripped", {k.split("/", 1)[1]: v for k, v in raw.items()}),
                              ("with-model-name", dict(raw))):
         folder = copy_fixture("lm", tmp_path / variant, files={"config.json"})
@@ -319,9 +300,9 @@ def test_tf_named_safetensors_load(lm_fixture, tmp_path):
 def test_long_attribute_lists_are_chunked_like_tf_keras(tmp_path):
     names = [f"model/transformer/h_._{i}/attn/c_attn/weight:0".encode() for i in range(3000)]
     with h5py.File(tmp_path / "a.h5", "w") as f:
-        ck._save_h5_attr(f, "weight_names", names)
+        writers._save_h5_attr(f, "weight_names", names)
         assert "weight_names" not in f.attrs and "weight_names1" in f.attrs
-        assert ck._load_h5_attr(f, "weight_names") == [n.decode() for n in names]
+        assert readers.load_h5_attr(f, "weight_names") == [n.decode() for n in names]
 
 
 def test_explicit_config_and_hf_loader_options(tmp_path):
@@ -330,7 +311,7 @@ def test_explicit_config_and_hf_loader_options(tmp_path):
     model = tfgpt.TFOpenAIGPTLMHeadModel.from_pretrained(folder, config=config, from_pt=True)
     assert not hasattr(model.config, "from_pt")
     ref = load_file(HF / "lm" / "model.safetensors")
-    np.testing.assert_array_equal(model.transformer.tokens_embed.weight.numpy(),
+    np.testing.assert_array_equal(model.transformer.tokens_embed.embeddings.numpy(),
                                   ref["transformer.tokens_embed.weight"])
 
 
@@ -559,7 +540,7 @@ TRANSITIONS = [  # (old save kwargs, new save kwargs)
 
 
 def _pt_state(model):
-    return {k: v.copy() for k, v in ck._pt_tensors(model).items()}
+    return {k: v.copy() for k, v in writers._pt_tensors(model).items()}
 
 
 def _matches(folder, states):
@@ -585,9 +566,9 @@ def test_save_interrupted_at_every_step(old, new, tmp_path, monkeypatch):
 
     # count the steps of an uninterrupted save
     ops = []
-    real_replace, real_remove = ck._replace, ck._remove
-    monkeypatch.setattr(ck, "_replace", lambda a, b: (ops.append("r"), real_replace(a, b)))
-    monkeypatch.setattr(ck, "_remove", lambda a: (ops.append("d"), real_remove(a)))
+    real_replace, real_remove = writers._replace, writers._remove
+    monkeypatch.setattr(writers, "_replace", lambda a, b: (ops.append("r"), real_replace(a, b)))
+    monkeypatch.setattr(writers, "_remove", lambda a: (ops.append("d"), real_remove(a)))
     fresh(tmp_path / "count")
     ops.clear()
     model.save_pretrained(tmp_path / "count", **new)
@@ -611,12 +592,12 @@ def test_save_interrupted_at_every_step(old, new, tmp_path, monkeypatch):
                 return fn(*args)
             return wrapped
 
-        monkeypatch.setattr(ck, "_replace", step(real_replace))
-        monkeypatch.setattr(ck, "_remove", step(real_remove))
+        monkeypatch.setattr(writers, "_replace", step(real_replace))
+        monkeypatch.setattr(writers, "_remove", step(real_remove))
         with pytest.raises(Crash):
             model.save_pretrained(folder, **new)
-        monkeypatch.setattr(ck, "_replace", real_replace)
-        monkeypatch.setattr(ck, "_remove", real_remove)
+        monkeypatch.setattr(writers, "_replace", real_replace)
+        monkeypatch.setattr(writers, "_remove", real_remove)
         assert _matches(folder, [old_state, new_state]), f"interrupted after {k} steps: {os.listdir(folder)}"
         # the next save cleans up whatever the interrupted one left
         model.save_pretrained(folder, **new)
@@ -654,7 +635,7 @@ def test_kill_during_save(tmp_path):
         while time.monotonic() < deadline and proc.poll() is None:
             done = int(progress.read_text()) if progress.exists() else 0
             if done >= 5:  # past a few format changes; kill once a save is writing its files
-                temp = [e for e in os.listdir(folder) if e.startswith(ck._TMP_PREFIX)]
+                temp = [e for e in os.listdir(folder) if e.startswith(writers._TMP_PREFIX)]
                 if temp and os.listdir(folder / temp[0]):
                     killed_in = (done, sorted(os.listdir(folder / temp[0])))
                     proc.send_signal(signal.SIGKILL)
@@ -667,13 +648,13 @@ def test_kill_during_save(tmp_path):
     assert killed_in is not None, f"the saving process never reached a save: {err.decode()[-2000:]}"
     assert proc.returncode == -signal.SIGKILL
     # a temporary folder is left behind, the checkpoint is not harmed
-    assert any(e.startswith(ck._TMP_PREFIX) for e in os.listdir(folder))
+    assert any(e.startswith(writers._TMP_PREFIX) for e in os.listdir(folder))
     assert _matches(folder, expected), f"killed during save #{killed_in[0] + 1}: {os.listdir(folder)}"
     print(f"killed during save #{killed_in[0] + 1}, temp files {killed_in[1]}, folder {sorted(os.listdir(folder))}")
     loaded = tfgpt.TFOpenAIGPTLMHeadModel.from_pretrained(folder)
     assert any(all(np.array_equal(loaded.hf_weight_map()[k].numpy(), s[k]) for k in s) for s in sets)
     loaded.save_pretrained(folder)  # the next save clears the dead process's temporary folder
-    assert not any(e.startswith(ck._TMP_PREFIX) for e in os.listdir(folder))
+    assert not any(e.startswith(writers._TMP_PREFIX) for e in os.listdir(folder))
 
 
 # --- command line -------------------------------------------------------------------------------------
@@ -695,3 +676,23 @@ def test_cli_convert(tmp_path, capsys):
 
     assert main(["convert", "--from-openai", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")]) == 1
     assert "params_shapes.json" in capsys.readouterr().err
+
+
+def test_stale_index_never_deletes_foreign_files(tmp_path):
+    """A stale *.index.json naming other files (vocab.json, notes) must not make a save remove them."""
+    model = tiny("lm")
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    (folder / "vocab.json").write_text('{"a": 0}')
+    (folder / "notes.txt").write_text("keep me")
+    (folder / "tf_model-00001-of-00002.h5").write_bytes(b"stale shard")
+    index = {"metadata": {"total_size": 1},
+             "weight_map": {"a": "vocab.json", "b": "notes.txt", "c": "tf_model-00001-of-00002.h5"}}
+    (folder / ck.TF2_WEIGHTS_INDEX_NAME).write_text(json.dumps(index))
+    model.save_pretrained(folder, safe_serialization=True)
+    assert (folder / "vocab.json").read_text() == '{"a": 0}'
+    assert (folder / "notes.txt").read_text() == "keep me"
+    # the stale index and tfgpt's own shard names are gone; the new checkpoint is the only one
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors", "notes.txt",
+                                                        "vocab.json"]
+    assert_same_weights(tfgpt.TFOpenAIGPTLMHeadModel.from_pretrained(folder), model)

@@ -1,6 +1,7 @@
 """The core model family: HF parity on the fixtures, input conventions, masks, losses, Keras plumbing."""
 
 import json
+import math
 
 import keras
 import numpy as np
@@ -140,11 +141,16 @@ def test_left_padded_batch_matches_rows_alone(lm_model):
 
 def test_explicit_position_ids_override_the_mask(lm_model):
     ids = np.array([[5, 6, 7, 8]])
-    a = lm_model(ids, position_ids=np.array([[3, 4, 5, 6]])).logits
-    b = lm_model(np.array([[1, 1, 1, 5, 6, 7, 8]])).logits[:, 3:]
-    assert np.abs(a.numpy() - lm_model(ids).logits.numpy()).max() > 1e-3
-    # the first three positions of b see other tokens, so compare only that positions were used
-    assert a.shape == b.shape
+    shifted = np.array([[3, 4, 5, 6]])
+    a = lm_model(ids, attention_mask=np.ones_like(ids), position_ids=shifted).logits.numpy()
+    # explicit positions win over the ones the mask implies (0..3) ...
+    np.testing.assert_allclose(a, lm_model(ids, position_ids=shifted).logits.numpy(), atol=1e-5)
+    assert np.abs(a - lm_model(ids, attention_mask=np.ones_like(ids)).logits.numpy()).max() > 1e-3
+    # ... and equal the same tokens at positions 3..6 behind three masked pads
+    padded = np.array([[1, 1, 1, 5, 6, 7, 8]])
+    b = lm_model(padded, attention_mask=np.array([[0, 0, 0, 1, 1, 1, 1]]),
+                 position_ids=np.arange(7)[None]).logits.numpy()[:, 3:]
+    np.testing.assert_allclose(a, b, atol=1e-5)
 
 
 # --- input conventions ---------------------------------------------------------------------------------
@@ -160,7 +166,7 @@ def test_keyword_dict_list_and_dtype_inputs_agree(lm_model):
         lm_model(ids.astype(np.int64), attention_mask=mask.astype(np.int32)),
     ):
         np.testing.assert_allclose(out.logits.numpy(), ref, atol=1e-6)
-    embeds = tf.gather(lm_model.get_input_embeddings().weight, ids)
+    embeds = tf.gather(lm_model.get_input_embeddings().embeddings, ids)
     np.testing.assert_allclose(lm_model(inputs_embeds=embeds, attention_mask=mask).logits.numpy(), ref, atol=1e-5)
 
 
@@ -212,11 +218,33 @@ def test_dropout_only_when_training():
     assert np.abs(a - c).max() > 1e-3
 
 
-@pytest.mark.parametrize("afn", ["gelu", "gelu_exact", "gelu_new", "relu", "silu", "swish"])
+def _gelu_tanh(x):
+    return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x ** 3)))
+
+
+ACTIVATIONS = {
+    "gelu": _gelu_tanh,
+    "gelu_new": _gelu_tanh,
+    "gelu_exact": lambda x: 0.5 * x * (1.0 + np.vectorize(math.erf)(x / np.sqrt(2.0))),
+    "relu": lambda x: np.maximum(x, 0.0),
+    "silu": lambda x: x / (1.0 + np.exp(-x)),
+    "swish": lambda x: x / (1.0 + np.exp(-x)),
+}
+
+
+@pytest.mark.parametrize("afn", sorted(ACTIVATIONS))
 def test_activations(afn):
-    model = tfgpt.TFOpenAIGPTModel(tiny_config(afn=afn))
-    out = model(np.arange(5)[None]).last_hidden_state
-    assert out.shape == (1, 5, 32) and np.isfinite(out.numpy()).all()
+    """The MLP computes c_proj(act(c_fc(x))) with the named activation, checked against numpy."""
+    keras.utils.set_random_seed(1)
+    model = tfgpt.TFOpenAIGPTModel(tiny_config(afn=afn, initializer_range=0.5))
+    mlp = model.transformer.h[0].mlp
+    x = np.random.default_rng(0).normal(0, 1, (1, 5, 32)).astype(np.float32)
+    w_fc, b_fc = mlp.c_fc.kernel.numpy(), mlp.c_fc.bias.numpy()
+    w_proj, b_proj = mlp.c_proj.kernel.numpy(), mlp.c_proj.bias.numpy()
+    pre = x @ w_fc + b_fc  # (1, 5, 128), spread over [-10, 10] so the activations differ
+    want = ACTIVATIONS[afn](pre.astype(np.float64)) @ w_proj + b_proj
+    np.testing.assert_allclose(mlp(x).numpy(), want, rtol=1e-4, atol=1e-4)
+    assert np.abs(pre).max() > 3
 
 
 def test_head_mask_zeroes_heads():
@@ -323,13 +351,13 @@ def test_main_layer_inside_functional_model():
 
 def test_resize_token_embeddings_keeps_rows_and_ties_head():
     model = tfgpt.TFOpenAIGPTLMHeadModel(tiny_config())
-    old = model.get_input_embeddings().weight.numpy().copy()
+    old = model.get_input_embeddings().embeddings.numpy().copy()
     n_weights = len(model.weights)
     model.resize_token_embeddings(103)
     emb = model.get_input_embeddings()
-    assert emb.weight.shape == (103, 32) and model.config.vocab_size == 103
+    assert emb.embeddings.shape == (103, 32) and model.config.vocab_size == 103
     assert len(model.weights) == n_weights
-    np.testing.assert_array_equal(emb.weight.numpy()[:99], old)
+    np.testing.assert_array_equal(emb.embeddings.numpy()[:99], old)
     assert model.get_output_embeddings() is emb
     assert model(np.array([[100, 102]])).logits.shape == (1, 2, 103)
 
@@ -386,7 +414,7 @@ def test_mixed_precision_forward_gives_float32_logits(policy):
     out = model(ids, attention_mask=mask, labels=ids)
     assert out.logits.dtype == tf.float32 and out.loss.dtype == tf.float32
     assert model.transformer.h[0].attn.c_attn.compute_dtype == policy.split("_")[1]
-    assert model.transformer.tokens_embed.weight.dtype == "float32"
+    assert model.transformer.tokens_embed.embeddings.dtype == "float32"
     want = ref(ids, attention_mask=mask).logits.numpy()
     assert np.isfinite(out.logits.numpy()).all()
     np.testing.assert_allclose(out.logits.numpy()[:, 2:], want[:, 2:], atol=0.1 if "b" in policy else 0.02)

@@ -163,7 +163,7 @@ def test_mixed_precision_trains_without_nan(policy, kind):
         hist = model.fit(_head_data(kind), epochs=3, verbose=0).history
         assert all(np.isfinite(v) for v in hist["loss"]), hist
         assert hist["loss"][-1] < hist["loss"][0]
-        assert model.transformer.tokens_embed.weight.dtype == "float32"  # float32 master weights
+        assert model.transformer.tokens_embed.embeddings.dtype == "float32"  # float32 master weights
     finally:
         keras.mixed_precision.set_global_policy(previous)
 
@@ -386,7 +386,7 @@ def test_presets():
     model = training.preset_model(tfgpt.TFOpenAIGPTDoubleHeadsModel, "small", vocab_size=1000, seed=0,
                                   num_labels=1, lm_coef=0.25)
     assert model.config.n_embd == 128 and model.config.vocab_size == 1000 and model.lm_coef == 0.25
-    table = model.transformer.tokens_embed.weight.numpy()
+    table = model.transformer.tokens_embed.embeddings.numpy()
     assert abs(table.std() - training.PRESET_TOKEN_INIT["small"]) < 0.01
     with pytest.raises(ValueError, match="preset"):
         training.preset_config("huge")

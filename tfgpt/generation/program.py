@@ -124,7 +124,7 @@ class CachedForward:
         out = self.transformer(ids, attention_mask=mask, cache=cache, cache_index=index,
                                return_dict=True, training=False)
         last = out.last_hidden_state[:, -1, :]  # (B, E)
-        return tf.cast(self.transformer.tokens_embed.attend(last), tf.float32), out.cache
+        return tf.cast(self.transformer.tokens_embed(last, reverse=True), tf.float32), out.cache
 
 
 # --- score processors: raw logits -> scores, between the forward pass and the token choice ----------

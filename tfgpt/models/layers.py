@@ -1,4 +1,5 @@
-"""The building blocks of GPT-1: Conv1D, embeddings, causal self-attention with a static KV cache,
+"""The building blocks of GPT-1 on Keras' own layers (Dense for GPT's "Conv1D", ReversibleEmbedding for
+the tied token table and LM head, Embedding, LayerNormalization), causal self-attention with a static KV cache,
 the MLP and the post-LN transformer block.
 
 Shapes in comments: B batch, S query length, T key length (S, or the cache length when decoding),
@@ -52,84 +53,70 @@ def _normal(stddev):
     return keras.initializers.RandomNormal(stddev=stddev)
 
 
-class Conv1D(keras.layers.Layer):
-    """GPT's "Conv1D": a dense layer with weight [nx, nf] (in, out) and bias [nf]; y = x @ W + b."""
-
-    def __init__(self, nf, nx, initializer_range=0.02, **kwargs):
-        super().__init__(**kwargs)
-        self.nf = nf
-        self.nx = nx
-        self.initializer_range = initializer_range
-
-    def build(self, input_shape=None):
-        self.weight = self.add_weight(
-            name="weight", shape=(self.nx, self.nf), initializer=_normal(self.initializer_range)
-        )
-        self.bias = self.add_weight(name="bias", shape=(self.nf,), initializer="zeros")
-        self.built = True
-
-    def call(self, x):
-        w = tf.cast(self.weight, self.compute_dtype)
-        b = tf.cast(self.bias, self.compute_dtype)
-        # tensordot keeps the batch dims as they are: (..., nx) @ (nx, nf) -> (..., nf)
-        return tf.tensordot(x, w, axes=[[-1], [0]]) + b
-
-    def get_config(self):
-        return {**super().get_config(), "nf": self.nf, "nx": self.nx,
-                "initializer_range": self.initializer_range}
+def projection(units, initializer_range, name, dtype):
+    """GPT's "Conv1D" as a Keras Dense: kernel [in, out] (HF's layout, no transpose), bias [out]."""
+    return keras.layers.Dense(units, kernel_initializer=_normal(initializer_range), name=name,
+                              dtype=dtype)
 
 
-class TokenEmbedding(keras.layers.Layer):
-    """Token table [vocab, E], used for lookup and, transposed, as the tied LM head."""
-
-    def __init__(self, vocab_size, hidden_size, initializer_range=0.02, **kwargs):
-        super().__init__(**kwargs)
-        self.vocab_size = vocab_size
-        self.hidden_size = hidden_size
-        self.initializer_range = initializer_range
-
-    def build(self, input_shape=None):
-        self.weight = self.add_weight(
-            name="weight", shape=(self.vocab_size, self.hidden_size),
-            initializer=_normal(self.initializer_range),
-        )
-        self.built = True
-
-    def call(self, ids):
-        return tf.cast(tf.gather(self.weight, ids), self.compute_dtype)
-
-    def attend(self, x):
-        """Logits over the vocabulary: (..., E) @ (E, vocab) -> (..., vocab)."""
-        w = tf.cast(self.weight, x.dtype)
-        return tf.matmul(x, w, transpose_b=True)
-
-    def get_config(self):
-        return {**super().get_config(), "vocab_size": self.vocab_size,
-                "hidden_size": self.hidden_size, "initializer_range": self.initializer_range}
+def token_embedding(vocab_size, n_embd, initializer_range, dtype):
+    """The token table [vocab, E]; ``reverse=True`` is the tied, bias-free LM head (E -> vocab)."""
+    return keras.layers.ReversibleEmbedding(
+        vocab_size, n_embd, tie_weights=True, embeddings_initializer=_normal(initializer_range),
+        name="tokens_embed", dtype=dtype)
 
 
-class PositionEmbedding(keras.layers.Layer):
-    """Learned position table [n_positions, E]."""
+def position_embedding(n_positions, n_embd, initializer_range, dtype):
+    """The learned position table [n_positions, E]."""
+    return keras.layers.Embedding(n_positions, n_embd, embeddings_initializer=_normal(initializer_range),
+                                  name="positions_embed", dtype=dtype)
 
-    def __init__(self, n_positions, hidden_size, initializer_range=0.02, **kwargs):
-        super().__init__(**kwargs)
-        self.n_positions = n_positions
-        self.hidden_size = hidden_size
-        self.initializer_range = initializer_range
 
-    def build(self, input_shape=None):
-        self.embeddings = self.add_weight(
-            name="embeddings", shape=(self.n_positions, self.hidden_size),
-            initializer=_normal(self.initializer_range),
-        )
-        self.built = True
+def remat_tensor_arguments(layer_call):
+    """``keras.RematScope`` for a call that takes None or Python values and may return None.
 
-    def call(self, position_ids):
-        return tf.cast(tf.gather(self.embeddings, position_ids), self.compute_dtype)
+    TensorFlow's rematerialization (``tf.recompute_grad``) takes positional tensors only and must
+    return tensors; the other arguments are bound around it and the Nones put back afterwards.
+    Dropout inside a rematerialized call draws a new mask when recomputed (as for any Keras layer).
+    """
 
-    def get_config(self):
-        return {**super().get_config(), "n_positions": self.n_positions,
-                "hidden_size": self.hidden_size, "initializer_range": self.initializer_range}
+    def call(*args, **kwargs):
+        keys = list(kwargs)
+        values = list(args) + [kwargs[k] for k in keys]
+        # float tensors are differentiated through; ids, masks and indices are bound as constants
+        where = [i for i, v in enumerate(values) if tf.is_tensor(v) and v.dtype.is_floating]
+        seen = {}
+
+        def tensors_only(*tensors):
+            vals = list(values)
+            for i, t in zip(where, tensors):
+                vals[i] = t
+            out = layer_call(*vals[:len(args)], **dict(zip(keys, vals[len(args):])))
+            flat = tf.nest.flatten(out)  # None is a leaf here
+            seen["structure"], seen["none"] = out, [o is None for o in flat]
+            return [o for o in flat if o is not None]
+
+        results = iter(keras.remat(tensors_only)(*[values[i] for i in where]))
+        flat = [None if none else next(results) for none in seen["none"]]
+        return tf.nest.pack_sequence_as(seen["structure"], flat)
+
+    return call
+
+
+def no_remat():
+    """A scope in which layers are built without rematerialization. Under ``keras.RematScope`` the
+    transformer block is the unit that is recomputed; its own layers (and the embeddings and heads)
+    are built in this scope so they are not rematerialized a second time, one by one."""
+    return keras.RematScope(mode=None)
+
+
+class RematByTensors:
+    """Mixin for a layer whose call takes optional (None) arguments: under ``keras.RematScope`` it
+    is rematerialized through ``remat_tensor_arguments``."""
+
+    def rematerialized_call(self, layer_call, *args, **kwargs):
+        wrapped = super().rematerialized_call(layer_call, *args, **kwargs)
+        return layer_call if wrapped is layer_call else remat_tensor_arguments(layer_call)
 
 
 class Attention(keras.layers.Layer):
@@ -146,15 +133,15 @@ class Attention(keras.layers.Layer):
         self.n_embd = n_embd
         self.n_head = n_head
         self.head_dim = n_embd // n_head
-        self.c_attn = Conv1D(3 * n_embd, n_embd, initializer_range, name="c_attn", dtype=self.dtype_policy)
-        self.c_proj = Conv1D(n_embd, n_embd, initializer_range, name="c_proj", dtype=self.dtype_policy)
         policy = self.dtype_policy
+        self.c_attn = projection(3 * n_embd, initializer_range, "c_attn", policy)  # E -> 3E
+        self.c_proj = projection(n_embd, initializer_range, "c_proj", policy)  # E -> E
         self.attn_dropout = keras.layers.Dropout(attn_pdrop, name="attn_dropout", dtype=policy)
         self.resid_dropout = keras.layers.Dropout(resid_pdrop, name="resid_dropout", dtype=policy)
 
     def build(self, input_shape=None):
-        self.c_attn.build()
-        self.c_proj.build()
+        self.c_attn.build((None, None, self.n_embd))
+        self.c_proj.build((None, None, self.n_embd))
         self.built = True
 
     def _split_heads(self, x):
@@ -203,13 +190,13 @@ class MLP(keras.layers.Layer):
         self.n_embd = n_embd
         self.afn = afn
         self.act = get_activation(afn)
-        self.c_fc = Conv1D(n_state, n_embd, initializer_range, name="c_fc", dtype=self.dtype_policy)
-        self.c_proj = Conv1D(n_embd, n_state, initializer_range, name="c_proj", dtype=self.dtype_policy)
+        self.c_fc = projection(n_state, initializer_range, "c_fc", self.dtype_policy)  # E -> 4E
+        self.c_proj = projection(n_embd, initializer_range, "c_proj", self.dtype_policy)  # 4E -> E
         self.dropout = keras.layers.Dropout(resid_pdrop, name="dropout", dtype=self.dtype_policy)
 
     def build(self, input_shape=None):
-        self.c_fc.build()
-        self.c_proj.build()
+        self.c_fc.build((None, None, self.n_embd))
+        self.c_proj.build((None, None, self.n_state))
         self.built = True
 
     def call(self, x, training=False):
@@ -217,20 +204,24 @@ class MLP(keras.layers.Layer):
         return self.dropout(self.c_proj(h), training=training)  # (B, S, E)
 
 
-class Block(keras.layers.Layer):
-    """Post-LN transformer block: n = LN1(x + attn(x)); h = LN2(n + mlp(n))."""
+class Block(RematByTensors, keras.layers.Layer):
+    """Post-LN transformer block: n = LN1(x + attn(x)); h = LN2(n + mlp(n)).
+
+    Under ``keras.RematScope`` the block is rematerialized as one unit.
+    """
 
     def __init__(self, config, **kwargs):
         super().__init__(**kwargs)
         e = config.n_embd
-        self.attn = Attention(e, config.n_head, config.attn_pdrop, config.resid_pdrop,
-                              config.initializer_range, name="attn", dtype=self.dtype_policy)
-        self.ln_1 = keras.layers.LayerNormalization(epsilon=config.layer_norm_epsilon, name="ln_1",
-                                                    dtype=self.dtype_policy)
-        self.mlp = MLP(4 * e, e, config.afn, config.resid_pdrop, config.initializer_range, name="mlp",
-                       dtype=self.dtype_policy)
-        self.ln_2 = keras.layers.LayerNormalization(epsilon=config.layer_norm_epsilon, name="ln_2",
-                                                    dtype=self.dtype_policy)
+        with no_remat():
+            self.attn = Attention(e, config.n_head, config.attn_pdrop, config.resid_pdrop,
+                                  config.initializer_range, name="attn", dtype=self.dtype_policy)
+            self.ln_1 = keras.layers.LayerNormalization(epsilon=config.layer_norm_epsilon, name="ln_1",
+                                                        dtype=self.dtype_policy)
+            self.mlp = MLP(4 * e, e, config.afn, config.resid_pdrop, config.initializer_range,
+                           name="mlp", dtype=self.dtype_policy)
+            self.ln_2 = keras.layers.LayerNormalization(epsilon=config.layer_norm_epsilon, name="ln_2",
+                                                        dtype=self.dtype_policy)
         self.n_embd = e
 
     def build(self, input_shape=None):

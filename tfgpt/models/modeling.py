@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfgpt.models.configuration import OpenAIGPTConfig
-from tfgpt.models.layers import MASK_VALUE, Block, PositionEmbedding, TokenEmbedding
+from tfgpt.models.layers import MASK_VALUE, Block, no_remat, position_embedding, token_embedding
 from tfgpt.models.outputs import (
     TFBaseModelOutput,
     TFCausalLMOutput,
@@ -170,22 +170,28 @@ class TFOpenAIGPTMainLayer(keras.layers.Layer):
         c = self.config
         self.num_hidden_layers = c.n_layer
         self.n_embd = c.n_embd
-        self.tokens_embed = TokenEmbedding(c.vocab_size, c.n_embd, c.initializer_range,
-                                           name="tokens_embed", dtype=self.dtype_policy)
-        self.positions_embed = PositionEmbedding(c.n_positions, c.n_embd, c.initializer_range,
-                                                 name="positions_embed", dtype=self.dtype_policy)
-        self.drop = keras.layers.Dropout(c.embd_pdrop, name="drop", dtype=self.dtype_policy)
+        with no_remat():
+            self.tokens_embed = token_embedding(c.vocab_size, c.n_embd, c.initializer_range,
+                                                self.dtype_policy)
+            self.positions_embed = position_embedding(c.n_positions, c.n_embd, c.initializer_range,
+                                                      self.dtype_policy)
+            self.drop = keras.layers.Dropout(c.embd_pdrop, name="drop", dtype=self.dtype_policy)
         self.h = [Block(c, name=f"h_._{i}", dtype=self.dtype_policy) for i in range(c.n_layer)]
 
     def build(self, input_shape=None):
-        self.tokens_embed.build()
-        self.positions_embed.build()
+        self.tokens_embed.build((None, None))
+        self.positions_embed.build((None, None))
         for block in self.h:
             block.build()
         self.built = True
 
     def get_config(self):
         return {**super().get_config(), "config": self.config.to_dict()}
+
+    def rematerialized_call(self, layer_call, *args, **kwargs):
+        """Under ``keras.RematScope`` the blocks and their layers are rematerialized, not the whole
+        stack (recomputing everything in the backward pass would keep every activation anyway)."""
+        return layer_call
 
     def get_input_embeddings(self):
         return self.tokens_embed
@@ -391,12 +397,24 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
             "trainable": self.trainable,
             "dtype": keras.saving.serialize_keras_object(self.dtype_policy),
             "config": self.config.to_dict(),
+            **({"quantized_layers": self.quantized_layers()} if self.quantized_layers() else {}),
         }
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
         config = dict(config)
-        return cls(**config)
+        quantized = config.pop("quantized_layers", None) or {}
+        model = cls(**config)
+        # Re-create the quantized variables, so a saved quantized model loads into the same layout.
+        for mode in sorted(set(quantized.values())):
+            wanted = {path for path, m in quantized.items() if m == mode}
+            model.quantize(mode, filters=lambda layer: model._relative_path(layer) in wanted)
+        return model
+
+    def rematerialized_call(self, layer_call, *args, **kwargs):
+        """Under ``keras.RematScope`` the blocks and their layers are rematerialized, not the whole
+        stack (recomputing everything in the backward pass would keep every activation anyway)."""
+        return layer_call
 
     def _build_all(self):
         """Create every variable now, so weights exist before the first call (loading, summary)."""
@@ -418,33 +436,13 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
                                            max_shard_size=max_shard_size, **kwargs)
 
     def hf_weight_map(self) -> "OrderedDict[str, keras.Variable]":
-        """HF PyTorch parameter name -> variable, in the order HF's tf_model.h5 stores them."""
-        prefix = "" if self.base_model_prefix_is_root else "transformer."
-        out = OrderedDict()
-        t = self.transformer
-        out[prefix + "positions_embed.weight"] = t.positions_embed.embeddings
-        out[prefix + "tokens_embed.weight"] = t.tokens_embed.weight
-        for i, block in enumerate(t.h):
-            p = f"{prefix}h.{i}."
-            out[p + "attn.c_attn.weight"] = block.attn.c_attn.weight
-            out[p + "attn.c_attn.bias"] = block.attn.c_attn.bias
-            out[p + "attn.c_proj.weight"] = block.attn.c_proj.weight
-            out[p + "attn.c_proj.bias"] = block.attn.c_proj.bias
-            out[p + "ln_1.weight"] = block.ln_1.gamma
-            out[p + "ln_1.bias"] = block.ln_1.beta
-            out[p + "mlp.c_fc.weight"] = block.mlp.c_fc.weight
-            out[p + "mlp.c_fc.bias"] = block.mlp.c_fc.bias
-            out[p + "mlp.c_proj.weight"] = block.mlp.c_proj.weight
-            out[p + "mlp.c_proj.bias"] = block.mlp.c_proj.bias
-            out[p + "ln_2.weight"] = block.ln_2.gamma
-            out[p + "ln_2.bias"] = block.ln_2.beta
-        out.update(self._head_weight_map())
-        return out
+        """HF PyTorch parameter name -> variable (Keras layout), in the order HF's tf_model.h5 stores them.
 
-    base_model_prefix_is_root = False
+        Derived from the one weight table, ``tfgpt.checkpoints.names``.
+        """
+        from tfgpt.checkpoints import names
 
-    def _head_weight_map(self):
-        return OrderedDict()
+        return OrderedDict((row.torch, names.value_of(self, row)) for row in names.model_table(self))
 
     # --- embeddings ------------------------------------------------------------------------------------
     def get_input_embeddings(self):
@@ -456,26 +454,26 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
     def resize_token_embeddings(self, new_num_tokens: Optional[int] = None):
         """Grow or shrink the token table (and the tied head); new rows ~ N(0, initializer_range)."""
         emb = self.transformer.tokens_embed
-        if new_num_tokens is None or new_num_tokens == emb.vocab_size:
+        if new_num_tokens is None or new_num_tokens == emb.input_dim:
             return emb
         if new_num_tokens <= 0:
             raise ValueError(f"new_num_tokens must be positive, got {new_num_tokens}")
         if self.config.pad_token_id is not None and self.config.pad_token_id >= new_num_tokens:
             raise ValueError(f"pad_token_id {self.config.pad_token_id} would fall outside {new_num_tokens} tokens")
-        old = emb.weight.numpy()
+        old = keras.ops.convert_to_numpy(emb.embeddings)
         rng = np.random.default_rng()
         new = rng.normal(0.0, self.config.initializer_range, (new_num_tokens, old.shape[1])).astype(old.dtype)
         n = min(new_num_tokens, old.shape[0])
         new[:n] = old[:n]
-        del emb.weight
+        # Rebuild the same layer at the new size, so the tied head and every reference stay valid.
+        del emb._embeddings
+        emb.input_dim, emb.built = new_num_tokens, False
         emb._tracker.unlock()
         try:
-            emb.weight = emb.add_weight(name="weight", shape=new.shape, initializer="zeros",
-                                        dtype=emb.variable_dtype)
+            emb.build((None, None))
         finally:
             emb._tracker.lock()
-        emb.weight.assign(new)
-        emb.vocab_size = new_num_tokens
+        emb.embeddings.assign(new)
         self.config.vocab_size = new_num_tokens
         # compiled step functions captured the old variable
         self.train_function = self.test_function = self.predict_function = None
@@ -486,6 +484,140 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
         for attr in ("_generate_cache",):
             if hasattr(self, attr):
                 getattr(self, attr).clear()
+
+    # --- Keras capabilities: quantization, LoRA, export ----------------------------------------------
+    def _relative_path(self, layer) -> str:
+        path = layer.path or ""
+        return path.split("/", 1)[1] if "/" in path else path
+
+    def _sublayers(self):
+        return [layer for layer in self._flatten_layers(include_self=False) if layer.path]
+
+    def quantize(self, mode=None, config=None, filters=None, **kwargs):
+        """Keras' ``Model.quantize`` ("int8", "int4", "float8", ...) on the Dense and embedding layers.
+
+        Compiled step and generate programs captured the float variables, so they are dropped.
+        """
+        super().quantize(mode, config=config, filters=filters, **kwargs)
+        self.train_function = self.test_function = self.predict_function = None
+        self._forget_compiled()
+
+    def quantized_layers(self) -> dict:
+        """Layer path (below the model) -> quantization mode, for every quantized layer."""
+        return {self._relative_path(layer): layer.quantization_mode for layer in self._sublayers()
+                if getattr(layer, "quantization_mode", None)}
+
+    LORA_TARGETS = ("c_attn",)
+
+    def enable_lora(self, rank: int, target_layer_names=None):
+        """LoRA adapters on the named Dense layers, as on KerasHub backbones; all else is frozen.
+
+        The default, ``c_attn``, is GPT's fused query/key/value projection: it holds the query and
+        value projections KerasHub adapts by default. Names match layer names (``"c_proj"`` is both
+        the attention and the MLP output projection). Only the adapters are trainable afterwards.
+        """
+        if not isinstance(rank, int) or isinstance(rank, bool) or rank <= 0:
+            raise ValueError(f"rank must be a positive int, got {rank!r}")
+        targets = tuple(self.LORA_TARGETS if target_layer_names is None else target_layer_names)
+        if not targets or not all(isinstance(t, str) for t in targets):
+            raise ValueError(f"target_layer_names must be a list of layer names, got {target_layer_names!r}")
+        if self.lora_layers():
+            raise ValueError("LoRA is already enabled on this model")
+        layers = [layer for layer in self._sublayers() if layer.name in targets]
+        found = {layer.name for layer in layers}
+        if set(targets) - found or not layers:
+            raise ValueError(f"target_layer_names {sorted(set(targets) - found)} name no layer of "
+                             f"{type(self).__name__} (e.g. c_attn, c_proj, c_fc)")
+        bad = [layer.name for layer in layers if not isinstance(layer, keras.layers.Dense)]
+        if bad:
+            raise ValueError(f"LoRA applies to the Dense projections only, not {sorted(set(bad))}")
+        self.trainable = True
+        for layer in self._sublayers():
+            layer.trainable = False
+        for layer in layers:
+            layer.trainable = True
+            layer.enable_lora(rank)  # freezes the kernel, adds lora_kernel_a [in, r] / _b [r, out]
+            layer.bias.trainable = False
+        self.train_function = self.test_function = self.predict_function = None
+        self._forget_compiled()
+
+    def lora_layers(self) -> list:
+        """The layers that carry LoRA adapters."""
+        return [layer for layer in self._sublayers() if getattr(layer, "lora_enabled", False)]
+
+    def save_lora_weights(self, filepath):
+        """Write only the adapters (and their rank) to an HDF5 file ending in ``.lora.h5``."""
+        import io
+
+        import h5py
+
+        from tfgpt.io import atomic_write_bytes
+
+        layers = self.lora_layers()
+        if not layers:
+            raise ValueError("no LoRA adapters to save: call enable_lora(rank) first")
+        if not str(filepath).endswith(".lora.h5"):
+            raise ValueError(f"filepath must end in '.lora.h5', got {str(filepath)!r}")
+        buf = io.BytesIO()
+        with h5py.File(buf, "w") as f:
+            f.attrs["rank"] = int(layers[0].lora_rank)
+            f.attrs["alpha"] = float(layers[0].lora_alpha)
+            for layer in layers:
+                g = f.create_group(self._relative_path(layer))
+                g["lora_kernel_a"] = keras.ops.convert_to_numpy(layer.lora_kernel_a)
+                g["lora_kernel_b"] = keras.ops.convert_to_numpy(layer.lora_kernel_b)
+        return atomic_write_bytes(filepath, buf.getvalue())
+
+    def load_lora_weights(self, filepath):
+        """Load adapters written by ``save_lora_weights``; enables LoRA on their layers if needed."""
+        import h5py
+
+        with h5py.File(filepath, "r") as f:
+            rank = int(f.attrs["rank"])
+            saved = {}
+
+            def collect(name, obj):
+                if isinstance(obj, h5py.Group) and "lora_kernel_a" in obj:
+                    saved[name] = (obj["lora_kernel_a"][()], obj["lora_kernel_b"][()])
+
+            f.visititems(collect)
+        by_path = {self._relative_path(layer): layer for layer in self._sublayers()}
+        unknown = sorted(set(saved) - set(by_path))
+        if unknown:
+            raise ValueError(f"{filepath}: adapters for layers this model does not have: {unknown}")
+        if not self.lora_layers():
+            self.enable_lora(rank, sorted({by_path[p].name for p in saved}))
+        current = {self._relative_path(layer): layer for layer in self.lora_layers()}
+        if set(current) != set(saved) or any(layer.lora_rank != rank for layer in current.values()):
+            raise ValueError(f"{filepath} holds rank-{rank} adapters for {sorted(saved)}; the model has "
+                             f"them on {sorted(current)} (rank {current and next(iter(current.values())).lora_rank})")
+        for path, (a, b) in saved.items():
+            current[path].lora_kernel_a.assign(a)
+            current[path].lora_kernel_b.assign(b)
+
+    def merge_lora(self):
+        """A plain copy of this model with each adapter folded into its kernel (W + alpha/r * A @ B).
+
+        ``save_pretrained`` writes merged kernels by itself; this is the model to export or serve.
+        """
+        from tfgpt.checkpoints import names
+
+        plain = type(self).from_config(self.get_config())
+        for row in names.model_table(self):
+            names.value_of(plain, row).assign(names.value_of(self, row))
+        return plain
+
+    def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kwargs):
+        """Keras' ``Model.export``; without ``input_signature`` it takes ``input_ids`` of any batch size
+        and length ([B, S], or [B, C, S] for the double-heads model). LoRA adapters are merged first."""
+        if self.lora_layers():
+            return self.merge_lora().export(filepath, format=format, verbose=verbose,
+                                            input_signature=input_signature, **kwargs)
+        if input_signature is None:
+            rank = 3 if isinstance(self, TFOpenAIGPTDoubleHeadsModel) else 2
+            input_signature = [tf.TensorSpec((None,) * rank, tf.int32, name="input_ids")]
+        return super().export(filepath, format=format, verbose=verbose,
+                              input_signature=input_signature, **kwargs)
 
     # --- Keras training: the model's own loss when compile() got none -----------------------------------
     def _primary_logits(self, y_pred):
@@ -556,8 +688,6 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
 class TFOpenAIGPTModel(TFOpenAIGPTPreTrainedModel):
     """The bare GPT-1 transformer: hidden states, no head."""
 
-    base_model_prefix_is_root = True
-
     def __init__(self, config, *inputs, **kwargs):
         super().__init__(config, *inputs, **kwargs)
         self.transformer = TFOpenAIGPTMainLayer(self.config, name="transformer", dtype=self.dtype_policy)
@@ -609,7 +739,8 @@ class TFOpenAIGPTLMHeadModel(TFOpenAIGPTPreTrainedModel):
         labels, return_dict = v.pop("labels"), v.pop("return_dict")
         t = self.transformer(**v, return_dict=True, training=training, cache=cache,
                              cache_index=cache_index)
-        logits = tf.cast(self.transformer.tokens_embed.attend(t.last_hidden_state), tf.float32)
+        logits = tf.cast(self.transformer.tokens_embed(t.last_hidden_state, reverse=True),
+                         tf.float32)  # (..., S, V)
         loss = causal_lm_loss(labels, logits) if labels is not None else None
         out = TFCausalLMOutput(loss=loss, logits=logits, hidden_states=t.hidden_states,
                                attentions=t.attentions, cache=t.cache)
@@ -695,8 +826,9 @@ class TFOpenAIGPTDoubleHeadsModel(TFOpenAIGPTPreTrainedModel):
         super().__init__(config, *inputs, **kwargs)
         self.lm_coef = float(lm_coef)
         self.transformer = TFOpenAIGPTMainLayer(self.config, name="transformer", dtype=self.dtype_policy)
-        self.multiple_choice_head = SequenceSummary(self.config, name="multiple_choice_head",
-                                                    dtype=self.dtype_policy)
+        with no_remat():
+            self.multiple_choice_head = SequenceSummary(self.config, name="multiple_choice_head",
+                                                        dtype=self.dtype_policy)
         self._build_all()
 
     def build(self, input_shape=None):
@@ -710,12 +842,6 @@ class TFOpenAIGPTDoubleHeadsModel(TFOpenAIGPTPreTrainedModel):
     def get_output_embeddings(self):
         return self.transformer.tokens_embed
 
-    def _head_weight_map(self):
-        head = self.multiple_choice_head
-        if not head.has_proj:
-            return OrderedDict()
-        return OrderedDict([("multiple_choice_head.summary.weight", head.summary.kernel),
-                            ("multiple_choice_head.summary.bias", head.summary.bias)])
 
     def call(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
              head_mask=None, inputs_embeds=None, mc_token_ids=None, labels=None, mc_labels=None,
@@ -731,7 +857,7 @@ class TFOpenAIGPTDoubleHeadsModel(TFOpenAIGPTPreTrainedModel):
         t = self.transformer(**v, return_dict=True, training=training, cache=cache,
                              cache_index=cache_index)
         hidden = t.last_hidden_state  # (B, C, S, E)
-        logits = tf.cast(self.transformer.tokens_embed.attend(hidden), tf.float32)  # (B, C, S, V)
+        logits = tf.cast(self.transformer.tokens_embed(hidden, reverse=True), tf.float32)  # (B, C, S, V)
         if cache is not None:
             mc_logits = None
         else:
@@ -806,9 +932,10 @@ class TFOpenAIGPTForSequenceClassification(TFOpenAIGPTPreTrainedModel):
         super().__init__(config, *inputs, **kwargs)
         self.num_labels = self.config.num_labels
         self.transformer = TFOpenAIGPTMainLayer(self.config, name="transformer", dtype=self.dtype_policy)
-        self.score = keras.layers.Dense(
-            self.num_labels, use_bias=False, name="score", dtype=self.dtype_policy,
-            kernel_initializer=keras.initializers.RandomNormal(stddev=self.config.initializer_range))
+        with no_remat():
+            self.score = keras.layers.Dense(
+                self.num_labels, use_bias=False, name="score", dtype=self.dtype_policy,
+                kernel_initializer=keras.initializers.RandomNormal(stddev=self.config.initializer_range))
         self._build_all()
 
     def build(self, input_shape=None):
@@ -816,8 +943,6 @@ class TFOpenAIGPTForSequenceClassification(TFOpenAIGPTPreTrainedModel):
         self.score.build((None, self.config.n_embd))
         self.built = True
 
-    def _head_weight_map(self):
-        return OrderedDict([("score.weight", self.score.kernel)])
 
     def call(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
              head_mask=None, inputs_embeds=None, labels=None, output_attentions=None,

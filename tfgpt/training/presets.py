@@ -47,7 +47,7 @@ def preset_model(cls, name: str, vocab_size: int = 40478, seed: Optional[int] = 
     model = cls(preset_config(name, vocab_size, **overrides), **model_kwargs)
     std = PRESET_TOKEN_INIT.get(name)
     if std:
-        table = model.transformer.tokens_embed.weight
+        table = model.transformer.tokens_embed.embeddings
         rng = np.random.default_rng(seed)
         table.assign(rng.normal(0.0, std, tuple(table.shape)).astype(table.dtype))
     return model

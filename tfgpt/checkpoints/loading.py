@@ -1,0 +1,275 @@
+"""Loading: find the checkpoint in a folder (or fetch it from the hub), read it, assign it.
+
+Every format is first turned into one PyTorch-style state dict (see ``readers``); the weight table
+(``names``) then says which Keras variable each name fills. All checks (names, shapes, config
+agreement) run before the first variable is assigned, so a failed load never leaves a half-loaded
+model behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from typing import Dict, Optional, Tuple
+
+import keras
+import numpy as np
+
+from tfgpt.checkpoints import names
+from tfgpt.checkpoints.formats import (
+    CANDIDATES,
+    HUB_STAGES,
+    ORIGINAL_SHAPES_NAME,
+    SAFE_WEIGHTS_NAME,
+    TF2_WEIGHTS_NAME,
+    WEIGHTS_NAME,
+    CheckpointError,
+    CheckpointNotFoundError,
+)
+from tfgpt.checkpoints.hub import resolve_dir
+from tfgpt.checkpoints.original import original_config, read_original_release
+from tfgpt.checkpoints.readers import read_h5, read_safetensors, read_sharded, read_torch_bin, to_pt_state, torch_available
+from tfgpt.models.configuration import CONFIG_NAME, OpenAIGPTConfig
+
+logger = logging.getLogger(__name__)
+
+_LAYER_RE = re.compile(r"^(?:transformer\.)?h\.(\d+)\.")
+
+# Keyword arguments of from_pretrained that go to the model's constructor, not the config.
+_MODEL_KWARGS = ("name", "dtype", "lm_coef", "trainable")
+_HUB_KWARGS = ("revision", "cache_dir", "local_files_only", "token")
+# HF loader options that have no meaning here; kept out of the config overrides.
+_HF_NO_OP_KWARGS = ("from_pt", "from_tf", "force_download", "resume_download", "proxies",
+                    "trust_remote_code", "mirror", "_from_auto", "_from_pipeline")
+
+def find_checkpoint(folder, use_safetensors: Optional[bool] = None) -> Tuple[str, str, bool]:
+    """(entry file, kind, sharded) of the checkpoint ``from_pretrained`` would read in ``folder``."""
+    for name, kind, sharded in CANDIDATES:
+        if use_safetensors is True and kind != "safetensors":
+            continue
+        if use_safetensors is False and kind == "safetensors":
+            continue
+        if os.path.isfile(os.path.join(folder, name)):
+            return name, kind, sharded
+    try:
+        present = sorted(os.listdir(folder))
+    except OSError:
+        present = []
+    hint = ""
+    if any(p.endswith(".keras") or p.endswith(".weights.h5") for p in present):
+        hint = (" It holds Keras-native files: use keras.models.load_model(...) for .keras, or "
+                "model.load_weights(...) for .weights.h5.")
+    elif any(p.endswith(".index") and ".ckpt" in p for p in present):
+        hint = " TF1/TF2 tf.train checkpoints are not a supported format."
+    elif use_safetensors is True:
+        hint = " use_safetensors=True was given; pass use_safetensors=None to accept other formats."
+    shown = present[:12] + (["..."] if len(present) > 12 else [])
+    raise CheckpointNotFoundError(
+        f"no GPT-1 weights in {folder}: expected {SAFE_WEIGHTS_NAME}, {TF2_WEIGHTS_NAME}, "
+        f"{WEIGHTS_NAME} (each possibly sharded with an .index.json) or OpenAI's "
+        f"{ORIGINAL_SHAPES_NAME} + params_*.npy; found {shown}.{hint}")
+
+
+def read_checkpoint(folder, use_safetensors: Optional[bool] = None):
+    """Read the preferred checkpoint of ``folder`` -> (PyTorch-style state dict, kind, file name, dims).
+
+    ``dims`` is the inferred size dict for OpenAI's release and None otherwise.
+    """
+    name, kind, sharded = find_checkpoint(folder, use_safetensors)
+    path = os.path.join(folder, name)
+    dims = None
+    if kind == "original":
+        state, dims = read_original_release(folder)
+        return state, kind, name, dims
+    reader = {"safetensors": read_safetensors, "h5": read_h5, "bin": read_torch_bin}[kind]
+    raw = read_sharded(folder, name, reader) if sharded else reader(path)
+    if not raw:
+        raise CheckpointError(f"{path} holds no tensors")
+    return to_pt_state(raw), kind, name, dims
+
+
+def _config_mismatch_message(model, state_names, missing, unexpected) -> str:
+    cfg = model.config
+    layers = sorted({int(m[1]) for m in map(_LAYER_RE.match, state_names) if m})
+    if layers and len(layers) != cfg.n_layer:
+        what = (f"the checkpoint has {len(layers)} transformer blocks (h.{layers[0]}..h.{layers[-1]}) "
+                f"but the config says n_layer={cfg.n_layer}")
+    else:
+        what = "the checkpoint and the config describe different transformers"
+    parts = [what]
+    if missing:
+        parts.append(f"weights the model needs but the checkpoint lacks: {missing[:8]}"
+                     + (f" (+{len(missing) - 8} more)" if len(missing) > 8 else ""))
+    if unexpected:
+        parts.append(f"transformer weights the model has no place for: {unexpected[:8]}"
+                     + (f" (+{len(unexpected) - 8} more)" if len(unexpected) > 8 else ""))
+    return "; ".join(parts) + ". Fix config.json (or the overrides) so it matches the weights."
+
+
+def load_state_dict(model, state: Dict[str, np.ndarray], ignore_mismatched_sizes: bool = False,
+                    source: str = "checkpoint") -> Dict[str, list]:
+    """Assign arrays named by HF PyTorch names (PyTorch shapes) to ``model``.
+
+    Every name and shape is checked before any variable changes. Head weights may be missing (they
+    keep their fresh initialisation) or unexpected (a head the model does not have); transformer
+    weights must match the config exactly. A shape mismatch raises, naming the tensor and both shapes,
+    unless ``ignore_mismatched_sizes`` (the variable then keeps its initialisation). Returns HF's
+    loading-info dict: missing_keys, unexpected_keys, mismatched_keys [(name, ckpt, model)], error_msgs.
+    """
+    targets = {row.torch: row for row in names.model_table(model)}
+    pending: Dict[str, np.ndarray] = {}
+    origin: Dict[str, str] = {}
+    unexpected, mismatched = [], []
+    for name, value in state.items():
+        if name.endswith(names.IGNORED_SUFFIXES) or name in names.IGNORED_NAMES:
+            continue
+        key = names.canonical(name, targets)
+        if key not in targets:
+            unexpected.append(name)
+            continue
+        if key in origin:
+            raise CheckpointError(f"{source} holds {key!r} twice (as {origin[key]!r} and {name!r})")
+        origin[key] = name
+        value = np.asarray(value)
+        row = targets[key]
+        if row.transpose and value.ndim == 2:
+            value = value.T
+        var = names.value_of(model, row)
+        if tuple(value.shape) != tuple(var.shape):
+            ckpt_shape = tuple(np.shape(state[name]))
+            # both shapes in the checkpoint's (PyTorch) convention
+            model_shape = tuple(var.shape)[::-1] if row.transpose else tuple(var.shape)
+            if ignore_mismatched_sizes:
+                mismatched.append((name, ckpt_shape, model_shape))
+                continue
+            raise CheckpointError(
+                f"{name}: the {source} has shape {ckpt_shape}, the model expects {model_shape} "
+                f"(config and weights disagree; pass ignore_mismatched_sizes=True to keep that "
+                f"weight freshly initialised, e.g. for a new number of labels or a new vocabulary)")
+        if value.dtype.kind not in "fV" and "float" not in value.dtype.name:
+            raise CheckpointError(f"{name}: the {source} stores dtype {value.dtype}, expected floats")
+        pending[key] = value
+    mismatched_keys = {names.canonical(m[0], targets) for m in mismatched}
+    missing = [k for k in targets if k not in pending and k not in mismatched_keys]
+    if not pending and not mismatched:
+        shown = list(state)[:5]
+        raise CheckpointError(
+            f"none of the {len(state)} tensors in the {source} is a weight of "
+            f"{type(model).__name__} (first names: {shown}); is it an OpenAI GPT checkpoint?")
+    body_missing = [k for k in missing if names.is_body(k)]
+    body_unexpected = [n for n in unexpected if names.is_body(n)]
+    if body_missing or body_unexpected:
+        raise CheckpointError(_config_mismatch_message(model, list(state), body_missing, body_unexpected))
+    variables = {key: _assignable(model, targets[key]) for key in pending}
+    for key, value in pending.items():
+        variables[key].assign(value.astype(np.dtype(variables[key].dtype), copy=False))
+    return {"missing_keys": missing, "unexpected_keys": unexpected,
+            "mismatched_keys": mismatched, "error_msgs": []}
+
+
+def _assignable(model, row):
+    """The float variable a row fills; LoRA-enabled and quantized layers cannot take plain weights."""
+    layer = names.layer_of(model, row)
+    value = getattr(layer, row.attr)
+    if getattr(layer, "lora_enabled", False) and row.attr == "kernel":
+        raise CheckpointError(f"{row.torch}: load weights before enable_lora(); {layer.path} has LoRA adapters")
+    if not isinstance(value, keras.Variable) or not np.issubdtype(np.dtype(value.dtype), np.floating):
+        mode = getattr(layer, "quantization_mode", None)
+        raise CheckpointError(f"{row.torch}: {layer.path} is quantized ({mode}); load weights before quantize()")
+    return value
+
+
+def _report(model, info, where):
+    cls = type(model).__name__
+    if info["missing_keys"]:
+        logger.warning("%s: weights not in %s, newly initialised: %s", cls, where, info["missing_keys"])
+    if info["unexpected_keys"]:
+        logger.warning("%s: weights in %s that the model does not use: %s",
+                       cls, where, info["unexpected_keys"])
+    if info["mismatched_keys"]:
+        shown = [f"{n} (checkpoint {a}, model {b})" for n, a, b in info["mismatched_keys"]]
+        logger.warning("%s: weights with a different shape in %s, newly initialised: %s", cls, where, shown)
+
+
+def resolve_checkpoint_dir(path_or_id, use_safetensors=None, **hub_kwargs) -> str:
+    """A local folder for ``path_or_id``; a hub id downloads one format only (the first it has).
+
+    Formats are tried in the loader's order, each a snapshot_download restricted to that format's
+    files, so a hub repo with safetensors, h5 and bin does not fetch all three. Offline, each stage
+    looks in the huggingface_hub cache only; without a cached copy resolve_dir raises HubError.
+    """
+    path = os.fspath(path_or_id)
+    if os.path.isdir(path):
+        return path
+    folder = None
+    for kind, patterns in HUB_STAGES:
+        if use_safetensors is True and kind != "safetensors":
+            continue
+        if use_safetensors is False and kind == "safetensors":
+            continue
+        if kind == "bin" and not torch_available():
+            continue  # it could not be read; do not download hundreds of MB for nothing
+        folder = resolve_dir(path, allow_patterns=[CONFIG_NAME, *patterns], **hub_kwargs)
+        try:
+            found_kind = find_checkpoint(folder, use_safetensors)[1]
+        except CheckpointNotFoundError:
+            continue
+        if found_kind == kind or kind == "original":
+            return folder
+    if folder is None:
+        folder = resolve_dir(path, allow_patterns=[CONFIG_NAME], **hub_kwargs)
+    return folder
+
+
+def from_pretrained(cls, path_or_id, *model_args, config=None, **kwargs):
+    """Build ``cls`` from a folder or hub id and load its weights (see the module docstring).
+
+    Keyword arguments: ``ignore_mismatched_sizes``, ``output_loading_info`` (then returns
+    ``(model, info)``), ``use_safetensors`` (None: any format; False: skip safetensors; True: only
+    safetensors), hub options ``revision``/``cache_dir``/``local_files_only``/``token``, model
+    constructor options ``name``/``dtype``/``lm_coef``; everything else overrides config fields
+    (e.g. ``num_labels=5``, ``n_head=12`` for OpenAI's release without config.json).
+    HF loader options without meaning here (``from_pt``, ``from_tf``, ``force_download``,
+    ``proxies``, ...) are accepted and ignored (every format loads).
+    """
+    ignore_mismatched_sizes = bool(kwargs.pop("ignore_mismatched_sizes", False))
+    output_loading_info = bool(kwargs.pop("output_loading_info", False))
+    use_safetensors = kwargs.pop("use_safetensors", None)
+    for key in _HF_NO_OP_KWARGS:
+        if key in kwargs:
+            value = kwargs.pop(key)
+            if key in ("force_download", "proxies") and value:
+                logger.warning("from_pretrained ignores %s=%r (huggingface_hub's cache decides)", key, value)
+    hub_kwargs = {k: kwargs.pop(k) for k in _HUB_KWARGS if k in kwargs}
+    if "use_auth_token" in kwargs:
+        hub_kwargs.setdefault("token", kwargs.pop("use_auth_token"))
+    model_kwargs = {k: kwargs.pop(k) for k in _MODEL_KWARGS if k in kwargs}
+    overrides = kwargs
+
+    folder = resolve_checkpoint_dir(path_or_id, use_safetensors=use_safetensors, **hub_kwargs)
+    entry, kind, _ = find_checkpoint(folder, use_safetensors)
+    config_path = os.path.join(folder, CONFIG_NAME)
+    if config is None and kind != "original" and not os.path.isfile(config_path):
+        raise CheckpointNotFoundError(
+            f"no {CONFIG_NAME} in {folder}: the weights alone do not say n_head and the other "
+            f"hyper-parameters; add config.json or pass config=OpenAIGPTConfig(...)")
+    state, _, _, dims = read_checkpoint(folder, use_safetensors)
+    if config is None:
+        if kind == "original":
+            config = original_config(folder, dims, overrides)
+        else:
+            config = OpenAIGPTConfig.from_json_file(config_path, **overrides)
+    elif isinstance(config, (str, os.PathLike)):
+        config = OpenAIGPTConfig.from_pretrained(config, **overrides)
+    elif isinstance(config, dict):
+        config = OpenAIGPTConfig.from_dict(config, **overrides)
+    elif overrides:
+        config = OpenAIGPTConfig.from_dict(config.to_dict(), **overrides)
+
+    model = cls(config, *model_args, **model_kwargs)
+    where = os.path.join(os.fspath(path_or_id), entry) if os.path.isdir(os.fspath(path_or_id)) else \
+        f"{os.fspath(path_or_id)} ({entry})"
+    info = load_state_dict(model, state, ignore_mismatched_sizes=ignore_mismatched_sizes, source=where)
+    _report(model, info, where)
+    return (model, info) if output_loading_info else model
