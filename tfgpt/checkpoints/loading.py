@@ -27,7 +27,7 @@ from tfgpt.checkpoints.formats import (
     CheckpointError,
     CheckpointNotFoundError,
 )
-from tfgpt.checkpoints.hub import resolve_dir
+from tfgpt.hub import resolve_dir
 from tfgpt.checkpoints.original import original_config, read_original_release
 from tfgpt.checkpoints.readers import read_h5, read_safetensors, read_sharded, read_torch_bin, to_pt_state, torch_available
 from tfgpt.models.configuration import CONFIG_NAME, OpenAIGPTConfig
