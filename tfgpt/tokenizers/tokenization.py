@@ -6,18 +6,10 @@ Pipeline (the same as transformers 4.57):
    no final-sigma context), except where a special token (or a normalized added token) occurs verbatim.
 2. The lowered text is split on added/special tokens (longest match at the earliest position); those
    pieces map straight to their ids.
-3. Every other piece is pre-tokenized. With ``ftfy`` and ``spaCy`` both importable (and
-   ``pretokenizer="auto"``), as OpenAI did: ``spaCy(text_standardize(ftfy.fix_text(piece)))``, tokens
-   lowercased. Otherwise BERT's ``BasicTokenizer(do_lower_case=True)``: drop NUL, U+FFFD and every
-   ``C*`` character except tab/CR/LF, map whitespace (tab, CR, LF, space, ``Zs``) to a space, put
-   spaces around CJK ideographs, split on whitespace (``str.split``, which also splits on U+2028 and
-   U+2029), lowercase, NFD, drop ``Mn`` marks, split off punctuation (``P*`` categories and all ASCII
-   symbols). HF 4.57 computes an NFC copy of the text but tokenizes the un-normalized text; since NFD
-   follows, the result is the same either way (checked for every code point).
-4. Each word is BPE-encoded with the merge ranks (``word[-1] + "</w>"`` marks the word end; the
-   lowest-ranked pair present is merged everywhere, left to right, until no ranked pair is left).
-   Results are cached. Words longer than 64 characters use an equivalent heap-based merge so that a
-   very long word costs O(n log n) instead of O(n^2).
+3. Every other piece is pre-tokenized (:mod:`tfgpt.tokenizers.normalization`): with ``ftfy`` and
+   ``spaCy`` both importable (and ``pretokenizer="auto"``) as OpenAI did, otherwise with BERT's
+   BasicTokenizer.
+4. Each word is BPE-encoded with the merge ranks (:mod:`tfgpt.tokenizers.bpe`). Results are cached.
 
 Policies (where HF has no error or an unhelpful one):
 
@@ -28,354 +20,44 @@ Policies (where HF has no error or an unhelpful one):
   (and are dropped with ``skip_special_tokens=True``); without an unknown token they read as "".
 * Bytes input is decoded as UTF-8 with ``errors="replace"``; the U+FFFD characters this produces are
   dropped by the pre-tokenizer, like any U+FFFD in the text.
-* Vocabulary files that are missing, not UTF-8, not valid JSON, map tokens to non-integer or
-  duplicate ids, or merges lines that do not hold exactly two symbols, or merges whose symbols or
-  result are not in the vocabulary: ``FileNotFoundError`` / ``ValueError`` naming the file and line.
-* merges.txt: a first line starting with ``#`` is a header and skipped, empty lines are ignored, and
-  a duplicated merge keeps its last rank (as HF does).
 """
 
 from __future__ import annotations
 
-import functools
-import heapq
-import json
 import logging
 import os
 import re
-import tempfile
-import unicodedata
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
+from tfgpt.io import atomic_write_json, atomic_write_text, read_json
+from tfgpt.tokenizers import normalization
+from tfgpt.tokenizers.bpe import (
+    END_OF_WORD,
+    VOCAB_FILES_NAMES,
+    bpe_merge,
+    check_merges,
+    find_vocab_files,
+    load_merges,
+    load_vocab,
+    merges_in_rank_order,
+    merges_text,
+    word_symbols,
+)
+from tfgpt.tokenizers.normalization import basic_tokenize, lower_per_character, text_standardize
+
 logger = logging.getLogger(__name__)
 
-VOCAB_FILES_NAMES = {"vocab_file": "vocab.json", "merges_file": "merges.txt"}
-OPENAI_VOCAB_FILES = ("encoder_bpe_40000.json", "vocab_40000.bpe")
 SPECIAL_TOKENS_ATTRIBUTES = (
     "bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token",
 )
-END_OF_WORD = "</w>"
-_LONG_WORD = 64          # words longer than this use the heap-based BPE
+# decode's optional clean-up (HF's clean_up_tokenization): (old, new) replacements, in order.
+CLEAN_UP_REPLACEMENTS = (
+    (" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"), (" 'm", "'m"),
+    (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"),
+)
 _CACHE_MAX_WORD = 128    # longer words are not cached
 _CACHE_MAX_SIZE = 1_000_000
-
-
-# ----------------------------------------------------------------------------------------------------
-# Character classes (BERT BasicTokenizer semantics)
-# ----------------------------------------------------------------------------------------------------
-
-def is_control(char: str) -> bool:
-    """Tab, CR and LF count as whitespace; every other ``C*`` character is a control."""
-    if char in "\t\n\r":
-        return False
-    return unicodedata.category(char).startswith("C")
-
-
-def is_whitespace(char: str) -> bool:
-    """Space, tab, CR, LF and the ``Zs`` category."""
-    if char in " \t\n\r":
-        return True
-    return unicodedata.category(char) == "Zs"
-
-
-def is_punctuation(char: str) -> bool:
-    """All non-alphanumeric ASCII plus the Unicode ``P*`` categories."""
-    cp = ord(char)
-    if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
-        return True
-    return unicodedata.category(char).startswith("P")
-
-
-def is_cjk_codepoint(cp: int) -> bool:
-    """The CJK ideograph blocks that BERT surrounds with spaces."""
-    return (
-        0x4E00 <= cp <= 0x9FFF
-        or 0x3400 <= cp <= 0x4DBF
-        or 0x20000 <= cp <= 0x2A6DF
-        or 0x2A700 <= cp <= 0x2B73F
-        or 0x2B740 <= cp <= 0x2B81F
-        or 0x2B820 <= cp <= 0x2CEAF
-        or 0xF900 <= cp <= 0xFAFF
-        or 0x2F800 <= cp <= 0x2FA1F
-    )
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _clean_char(char: str) -> str:
-    """One character after BERT's clean-up and CJK spacing: "", " ", " c " or the character."""
-    cp = ord(char)
-    if cp == 0 or cp == 0xFFFD or is_control(char):
-        return ""
-    if is_whitespace(char):
-        return " "
-    if is_cjk_codepoint(cp):
-        return " " + char + " "
-    return char
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _is_mark(char: str) -> bool:
-    return unicodedata.category(char) == "Mn"
-
-
-_is_punct_cached = functools.lru_cache(maxsize=1 << 16)(is_punctuation)
-
-# ASCII fast path: control characters are deleted, the rest is split into runs of letters/digits and
-# single punctuation characters.
-_ASCII_CONTROL_DELETE = {cp: None for cp in list(range(0, 9)) + [11, 12] + list(range(14, 32)) + [127]}
-_ASCII_WORD_RE = re.compile(r"[^\s!-/:-@\[-`{-~]+|[!-/:-@\[-`{-~]")
-
-
-def lower_per_character(text: str) -> str:
-    """``str.lower`` applied to each character on its own (no final-sigma context), as HF does."""
-    if "\u03a3" in text:
-        text = text.replace("\u03a3", "\u03c3")
-    return text.lower()
-
-
-def basic_tokenize(text: str) -> List[str]:
-    """BERT ``BasicTokenizer(do_lower_case=True).tokenize`` (HF 4.57 semantics), with an ASCII fast path."""
-    if text.isascii():
-        return _ASCII_WORD_RE.findall(text.translate(_ASCII_CONTROL_DELETE).lower())
-    cleaned = "".join(map(_clean_char, text))
-    split_tokens: List[str] = []
-    for token in cleaned.split():
-        token = token.lower()
-        token = unicodedata.normalize("NFD", token)
-        if not token.isascii():
-            token = "".join(c for c in token if not _is_mark(c))
-        # split off punctuation
-        start = 0
-        for i, c in enumerate(token):
-            if _is_punct_cached(c):
-                if start < i:
-                    split_tokens.append(token[start:i])
-                split_tokens.append(c)
-                start = i + 1
-        if start < len(token):
-            split_tokens.append(token[start:])
-    if any(not t.isascii() for t in split_tokens):
-        return " ".join(split_tokens).split()
-    return split_tokens
-
-
-def text_standardize(text: str) -> str:
-    """OpenAI's clean-up before spaCy: dashes, ellipsis, spacing around symbols, whitespace."""
-    text = text.replace("\u2014", "-").replace("\u2013", "-").replace("\u2015", "-")
-    text = text.replace("\u2026", "...").replace("\u00b4", "'")
-    text = re.sub(r"""(-+|~+|!+|"+|;+|\?+|\++|,+|\)+|\(+|\\+|\/+|\*+|\[+|\]+|}+|{+|\|+|_+)""", r" \1 ", text)
-    text = re.sub(r"\s*\n\s*", " \n ", text)
-    text = re.sub(r"[^\S\n]+", " ", text)
-    return text.strip()
-
-
-def _load_spacy_ftfy():
-    """(spaCy English tokenizer, ftfy.fix_text) when both are importable, else None."""
-    try:
-        import ftfy  # type: ignore
-        from spacy.lang.en import English  # type: ignore
-    except ImportError:
-        return None
-    return English().tokenizer, ftfy.fix_text
-
-
-def pretokenize(text: str) -> List[str]:
-    """Words of ``text`` exactly as the BasicTokenizer path sees them (per-character lowercase first)."""
-    return basic_tokenize(lower_per_character(text))
-
-
-# ----------------------------------------------------------------------------------------------------
-# BPE
-# ----------------------------------------------------------------------------------------------------
-
-def merge_pair(symbols: Sequence[str], first: str, second: str, start: int = 0) -> List[str]:
-    """``symbols`` with every non-overlapping ``(first, second)`` from ``start`` on merged, left to
-    right (the caller knows there is none before ``start``)."""
-    out = list(symbols[:start])
-    merged = first + second
-    i, n = start, len(symbols)
-    while i < n:
-        if i < n - 1 and symbols[i] == first and symbols[i + 1] == second:
-            out.append(merged)
-            i += 2
-        else:
-            out.append(symbols[i])
-            i += 1
-    return out
-
-
-def bpe_merge(word: Tuple[str, ...], ranks: Dict[Tuple[str, str], int]) -> Tuple[str, ...]:
-    """HF's merge loop: merge every occurrence of the lowest-ranked pair, left to right, until none."""
-    n = len(word)
-    if n < 2:
-        return tuple(word)
-    if n > _LONG_WORD:
-        return _bpe_merge_heap(word, ranks)
-    get = ranks.get
-    symbols = list(word)
-    while True:
-        best, best_rank = -1, None
-        for i in range(len(symbols) - 1):
-            r = get((symbols[i], symbols[i + 1]))
-            if r is not None and (best_rank is None or r < best_rank):
-                best, best_rank = i, r
-        if best < 0:
-            break
-        symbols = merge_pair(symbols, symbols[best], symbols[best + 1], start=best)
-        if len(symbols) == 1:
-            break
-    return tuple(symbols)
-
-
-def _bpe_merge_heap(word: Sequence[str], ranks: Dict[Tuple[str, str], int]) -> Tuple[str, ...]:
-    """Same result as :func:`bpe_merge` in O(n log n): rounds of one rank, occurrences left to right.
-
-    A round pops every queued occurrence of the lowest rank, skips stale ones (a symbol already merged
-    or changed) and merges the rest in position order, which is HF's left-to-right, non-overlapping
-    scan. Pairs created by a merge can never be the pair of the current round, so they wait for a
-    later round, exactly as in HF's loop.
-    """
-    sym = list(word)
-    n = len(sym)
-    nxt = list(range(1, n + 1))
-    prv = list(range(-1, n - 1))
-    alive = [True] * n
-    heap = []
-    for i in range(n - 1):
-        r = ranks.get((sym[i], sym[i + 1]))
-        if r is not None:
-            heap.append((r, i))
-    heapq.heapify(heap)
-    while heap:
-        rank = heap[0][0]
-        batch = []
-        while heap and heap[0][0] == rank:
-            batch.append(heapq.heappop(heap)[1])
-        batch.sort()
-        for p in batch:
-            if not alive[p]:
-                continue
-            q = nxt[p]
-            if q >= n or ranks.get((sym[p], sym[q])) != rank:
-                continue
-            sym[p] = sym[p] + sym[q]
-            alive[q] = False
-            nq = nxt[q]
-            nxt[p] = nq
-            if nq < n:
-                prv[nq] = p
-                r = ranks.get((sym[p], sym[nq]))
-                if r is not None:
-                    heapq.heappush(heap, (r, p))
-            pp = prv[p]
-            if pp >= 0:
-                r = ranks.get((sym[pp], sym[p]))
-                if r is not None:
-                    heapq.heappush(heap, (r, pp))
-    return tuple(s for s, a in zip(sym, alive) if a)
-
-
-# ----------------------------------------------------------------------------------------------------
-# Vocabulary files
-# ----------------------------------------------------------------------------------------------------
-
-def _read_text(path: str) -> str:
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"vocabulary file not found: {path}") from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{path} is not valid UTF-8 (byte {e.start}: {data[e.start:e.start + 4]!r})") from None
-
-
-def load_vocab(path: str) -> Dict[str, int]:
-    """Read a JSON token -> id map and check it: a JSON object of string keys and unique int ids >= 0."""
-    text = _read_text(path)
-    try:
-        vocab = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is not valid JSON: {e}") from None
-    if not isinstance(vocab, dict) or not vocab:
-        raise ValueError(f"{path} must hold a non-empty JSON object mapping tokens to ids")
-    seen: Dict[int, str] = {}
-    for token, idx in vocab.items():
-        if isinstance(idx, bool) or not isinstance(idx, int) or idx < 0:
-            raise ValueError(f"{path}: token {token!r} has id {idx!r}; ids must be integers >= 0")
-        if idx in seen:
-            raise ValueError(f"{path}: id {idx} is given to both {seen[idx]!r} and {token!r}")
-        seen[idx] = token
-    return vocab
-
-
-def parse_merges(text: str, source: str = "merges") -> List[Tuple[str, str]]:
-    """Parse merges text: optional ``#`` header line, then one ``left right`` pair per line."""
-    lines = text.split("\n")
-    merges = []
-    for lineno, line in enumerate(lines, start=1):
-        if lineno == 1 and line.startswith("#"):
-            continue
-        if line.endswith("\r"):
-            line = line[:-1]
-        if not line.strip():
-            continue
-        parts = line.split()
-        if len(parts) != 2:
-            raise ValueError(f"{source}, line {lineno}: expected two symbols separated by a space, got {line!r}")
-        merges.append((parts[0], parts[1]))
-    return merges
-
-
-def load_merges(path: str) -> List[Tuple[str, str]]:
-    return parse_merges(_read_text(path), path)
-
-
-def check_merges(merges: Sequence[Tuple[str, str]], vocab: Dict[str, int], source: str = "merges") -> None:
-    """Every merge's two symbols and its result must be vocabulary tokens."""
-    bad = [(i, a, b) for i, (a, b) in enumerate(merges) if a not in vocab or b not in vocab or a + b not in vocab]
-    if bad:
-        shown = ", ".join(f"rank {i}: {a!r} + {b!r}" for i, a, b in bad[:5])
-        raise ValueError(
-            f"{source}: {len(bad)} merge(s) use symbols or produce tokens that are not in the vocabulary "
-            f"({shown}{', ...' if len(bad) > 5 else ''})"
-        )
-
-
-def find_vocab_files(directory: str) -> Tuple[str, str]:
-    """(vocab path, merges path) in a folder: HF names first, then OpenAI's release names."""
-    candidates = [VOCAB_FILES_NAMES["vocab_file"], OPENAI_VOCAB_FILES[0]]
-    merges_candidates = [VOCAB_FILES_NAMES["merges_file"], OPENAI_VOCAB_FILES[1]]
-    try:
-        names = set(os.listdir(directory))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"no such folder: {directory!r}") from None
-    vocab = next((c for c in candidates if c in names), None)
-    if vocab is None:
-        vocab = next((n for n in sorted(names) if re.fullmatch(r"encoder_bpe_\d+\.json", n)), None)
-    merges = next((c for c in merges_candidates if c in names), None)
-    if merges is None:
-        merges = next((n for n in sorted(names) if re.fullmatch(r"vocab_\d+\.bpe", n)), None)
-    missing = [what for what, f in (("vocab.json (or encoder_bpe_40000.json)", vocab),
-                                     ("merges.txt (or vocab_40000.bpe)", merges)) if f is None]
-    if missing:
-        raise FileNotFoundError(f"{directory!r} has no {' and no '.join(missing)}; found: {sorted(names)}")
-    return os.path.join(directory, vocab), os.path.join(directory, merges)
-
-
-def _atomic_write(path: str, text: str) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -488,7 +170,7 @@ class OpenAIGPTTokenizer:
         if pretokenizer not in ("auto", "basic", "spacy"):
             raise ValueError(f"pretokenizer must be 'auto', 'basic' or 'spacy', got {pretokenizer!r}")
         self.pretokenizer = pretokenizer
-        loaded = None if pretokenizer == "basic" else _load_spacy_ftfy()
+        loaded = None if pretokenizer == "basic" else normalization.load_spacy_ftfy()
         if loaded is None and pretokenizer == "spacy":
             raise ImportError("pretokenizer='spacy' needs both spacy and ftfy installed")
         if loaded is None:
@@ -553,7 +235,7 @@ class OpenAIGPTTokenizer:
         init: Dict[str, object] = {}
         config_path = os.path.join(directory, "tokenizer_config.json")
         if os.path.exists(config_path):
-            config = _load_json(config_path)
+            config = read_json(config_path, "tokenizer_config.json")
             for key in ("unk_token", "padding_side", "truncation_side", "model_max_length",
                         "clean_up_tokenization_spaces", "additional_special_tokens", *SPECIAL_TOKENS_ATTRIBUTES):
                 if key in config and config[key] is not None:
@@ -564,12 +246,12 @@ class OpenAIGPTTokenizer:
                 init["model_max_length"] = 512
         special_path = os.path.join(directory, "special_tokens_map.json")
         if os.path.exists(special_path):
-            for key, value in _load_json(special_path).items():
+            for key, value in read_json(special_path, "special_tokens_map.json").items():
                 if key in SPECIAL_TOKENS_ATTRIBUTES or key == "additional_special_tokens":
                     init.setdefault(key, _token_content(value))
         added_path = os.path.join(directory, "added_tokens.json")
         if os.path.exists(added_path) and "added_tokens_decoder" not in init:
-            added = _load_json(added_path)
+            added = read_json(added_path, "added_tokens.json")
             init["added_tokens_decoder"] = {int(i): AddedToken(t, special=False, normalized=True)
                                             for t, i in added.items()}
         init.update(kwargs)
@@ -583,15 +265,11 @@ class OpenAIGPTTokenizer:
         """
         save_directory = os.fspath(save_directory)
         os.makedirs(save_directory, exist_ok=True)
-        paths = []
         vocab_path = os.path.join(save_directory, VOCAB_FILES_NAMES["vocab_file"])
-        _atomic_write(vocab_path, json.dumps(self.encoder, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
-        paths.append(vocab_path)
         merges_path = os.path.join(save_directory, VOCAB_FILES_NAMES["merges_file"])
-        lines = ["#version: 0.2"] + [f"{a} {b}" for (a, b), _ in sorted(self.bpe_ranks.items(), key=lambda kv: kv[1])]
-        _atomic_write(merges_path, "\n".join(lines) + "\n")
-        paths.append(merges_path)
-        special_map = {k: v for k, v in self.special_tokens_map.items()}
+        config_path = os.path.join(save_directory, "tokenizer_config.json")
+        special_path = os.path.join(save_directory, "special_tokens_map.json")
+        special_map = self.special_tokens_map
         config = {
             "added_tokens_decoder": {str(i): t.to_dict() for i, t in sorted(self._added_tokens_decoder.items())},
             "clean_up_tokenization_spaces": self.clean_up_tokenization_spaces,
@@ -602,13 +280,11 @@ class OpenAIGPTTokenizer:
             "tokenizer_class": "OpenAIGPTTokenizer",
             **special_map,
         }
-        config_path = os.path.join(save_directory, "tokenizer_config.json")
-        _atomic_write(config_path, json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
-        paths.append(config_path)
-        special_path = os.path.join(save_directory, "special_tokens_map.json")
-        _atomic_write(special_path, json.dumps(special_map, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
-        paths.append(special_path)
-        return paths
+        atomic_write_json(vocab_path, self.encoder)
+        atomic_write_text(merges_path, merges_text(merges_in_rank_order(self.bpe_ranks)))
+        atomic_write_json(config_path, config)
+        atomic_write_json(special_path, special_map)
+        return [vocab_path, merges_path, config_path, special_path]
 
     # ------------------------------------------------------------------ vocabulary
     @property
@@ -783,18 +459,36 @@ class OpenAIGPTTokenizer:
         specials = self.all_special_tokens
         protected = list(specials) + [t.content for t in self._added_tokens_decoder.values()
                                       if not t.special and t.normalized and t.content not in specials]
-        self._protected_tokens = protected
         # Lowercasing only needs protection for tokens that per-character lowercasing would change.
         needs = any(lower_per_character(t) != t for t in protected)
-        self._protect_re = re.compile(_regex_alternation(protected), re.DOTALL) if (needs and protected) else None
+        self._lowercase_protected = protected if needs else []
+        self._protect_re = re.compile(_regex_alternation(protected), re.DOTALL) if self._lowercase_protected else None
         # Like HF's trie: only tokens registered as added tokens (special ones included) are split off.
-        split_tokens = sorted(self._added_tokens_encoder, key=lambda t: (-len(t), t))
-        self._split_tokens = split_tokens
-        self._split_re = re.compile(_regex_alternation(split_tokens)) if split_tokens else None
+        self._split_tokens = sorted(self._added_tokens_encoder, key=lambda t: (-len(t), t))
+        self._split_re = re.compile(_regex_alternation(self._split_tokens)) if self._split_tokens else None
         unk = self._special_tokens_map.get("unk_token")
         self._unk_id = self.encoder.get(unk) if unk is not None else None
         if self._unk_id is None and unk is not None:
             self._unk_id = self._added_tokens_encoder.get(unk)
+
+    @property
+    def split_tokens(self) -> List[str]:
+        """Added and special tokens that the text is split on, in matching order (longest first)."""
+        return list(self._split_tokens)
+
+    @property
+    def lowercase_protected_tokens(self) -> List[str]:
+        """Tokens that lowercasing leaves as they are (empty when lowercasing changes none of them)."""
+        return list(self._lowercase_protected)
+
+    @property
+    def legacy_added_tokens(self) -> set:
+        """Tokens that ``decode`` keeps apart from the text around them (HF's ``legacy_added_tokens``):
+        non-special added tokens, and additional special tokens outside the base vocabulary."""
+        specials = set(self.all_special_tokens)
+        return (set(self._added_tokens_encoder) - specials) | {
+            t for t in self.additional_special_tokens if (self.convert_tokens_to_ids(t) or 0) >= self.vocab_size
+        }
 
     def convert_tokens_to_ids(self, tokens: Union[str, Sequence[str], None]):
         if tokens is None:
@@ -835,7 +529,7 @@ class OpenAIGPTTokenizer:
         cached = self.cache.get(token)
         if cached is not None:
             return cached
-        word = tuple(token[:-1]) + (token[-1] + END_OF_WORD,)
+        word = word_symbols(token)
         if len(word) == 1:
             return token + END_OF_WORD
         out = " ".join(bpe_merge(word, self.bpe_ranks))
@@ -905,7 +599,7 @@ class OpenAIGPTTokenizer:
         if ids is not None:
             return ids
         if self.nlp is None:
-            pieces = bpe_merge(tuple(word[:-1]) + (word[-1] + END_OF_WORD,), self.bpe_ranks)
+            pieces = bpe_merge(word_symbols(word), self.bpe_ranks)
         else:
             pieces = self.bpe(word).split(" ") if word else []
         encoder, unk = self.encoder, self._unk_id
@@ -958,10 +652,7 @@ class OpenAIGPTTokenizer:
         ids = [int(token_ids)] if isinstance(token_ids, int) else _to_id_list(token_ids)
         tokens = self.convert_ids_to_tokens(ids, skip_special_tokens=skip_special_tokens)
         specials = set(self.all_special_tokens)
-        legacy = (set(self._added_tokens_encoder) - specials) | {
-            t for t in self.additional_special_tokens
-            if (self.convert_tokens_to_ids(t) or 0) >= self.vocab_size
-        }
+        legacy = self.legacy_added_tokens
         sub_texts: List[str] = []
         current: List[str] = []
         for token in tokens:
@@ -993,11 +684,9 @@ class OpenAIGPTTokenizer:
     @staticmethod
     def clean_up_tokenization(out_string: str) -> str:
         """HF's optional clean-up of spaces before punctuation and English contractions."""
-        return (
-            out_string.replace(" .", ".").replace(" ?", "?").replace(" !", "!").replace(" ,", ",")
-            .replace(" ' ", "'").replace(" n't", "n't").replace(" 'm", "'m").replace(" 's", "'s")
-            .replace(" 've", "'ve").replace(" 're", "'re")
-        )
+        for old, new in CLEAN_UP_REPLACEMENTS:
+            out_string = out_string.replace(old, new)
+        return out_string
 
     # ------------------------------------------------------------------ batches
     def _truncate(self, ids: List[int], pair: Optional[List[int]], truncation, max_length: Optional[int]) -> List[int]:
@@ -1166,13 +855,6 @@ def _as_tensor(rows: List[List[int]], kind: str):
 
         return tf.reshape(tf.constant(rows, dtype=tf.int32), [len(rows), -1])
     raise ValueError(f"return_tensors must be None, 'np' or 'tf', got {kind!r}")
-
-
-def _load_json(path: str):
-    try:
-        return json.loads(_read_text(path))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is not valid JSON: {e}") from None
 
 
 def _token_content(value):
