@@ -218,6 +218,11 @@ def load_tokenizer_json(path: str) -> Tuple[Dict[str, int], List[Merge]]:
         raise ValueError(f"{path}: expected a JSON object with a 'model' object (a tokenizers file)")
     if model.get("type", "BPE") != "BPE":
         raise ValueError(f"{path}: model type is {model.get('type')!r}; GPT-1 needs a BPE model")
+    suffix = model.get("end_of_word_suffix")
+    if suffix != END_OF_WORD or model.get("continuing_subword_prefix"):
+        raise ValueError(f"{path}: model.end_of_word_suffix is {suffix!r} (continuing_subword_prefix "
+                         f"{model.get('continuing_subword_prefix')!r}); GPT-1's BPE marks word ends with "
+                         f"{END_OF_WORD!r} and has no prefix")
     vocab = check_vocab(model.get("vocab"), f"{path}: model.vocab")
     raw = model.get("merges")
     if not isinstance(raw, list):
