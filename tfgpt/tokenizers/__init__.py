@@ -3,7 +3,9 @@
 Modules, in the order text flows through them: ``normalization`` (lowercasing, character classes,
 the BasicTokenizer and ftfy + spaCy pre-tokenizers), ``bpe`` (merges and the vocabulary files),
 ``tokenization`` (the Python tokenizer), ``tf_tokenizer`` (the in-graph tables and layer) and
-``trainer`` (learning a vocabulary).
+``trainer`` (learning a vocabulary); ``encoding`` holds HF's ids-to-model-inputs API
+(padding, truncation, ``BatchEncoding``) and ``auto`` the ``AutoTokenizer`` entry point.
 """
 
 from tfgpt.tokenizers.tokenization import OpenAIGPTTokenizer  # noqa: F401
+from tfgpt.tokenizers.auto import AutoTokenizer  # noqa: F401,E402

@@ -288,6 +288,44 @@ def _interleave_rows(mask: tf.Tensor, rows_true: tf.RaggedTensor, rows_false: tf
     return tf.gather(both, tf.where(mask, idx_true, n_true + idx_false))
 
 
+def _clean_text(value, where: str):
+    """One Python text for the graph: str (lone surrogates dropped, as the Python tokenizer drops them) or bytes."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            value = "".join(c for c in value if not 0xD800 <= ord(c) <= 0xDFFF)
+        return value
+    if isinstance(value, (bytes, np.bytes_)):
+        return bytes(value)
+    raise TypeError(f"inputs{where} must be a string, got {type(value).__name__} {value!r:.40}")
+
+
+def _clean_nested(value, where: str = "", depth: int = 0):
+    if isinstance(value, (list, tuple)):
+        if depth >= 2:
+            raise ValueError(f"inputs{where}: the tokenizer takes a scalar, a vector or a matrix of strings")
+        return [_clean_nested(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value)]
+    return _clean_text(value, where)
+
+
+def string_tensor(inputs) -> tf.Tensor:
+    """``inputs`` as a tf.string tensor; None, numbers, mixed lists and non-string tensors raise naming them."""
+    if isinstance(inputs, (tf.Tensor, tf.Variable)) or tf.is_symbolic_tensor(inputs):
+        if inputs.dtype != tf.string:
+            raise TypeError(f"inputs must be strings, got a tensor of dtype {inputs.dtype.name}")
+        return inputs
+    if isinstance(inputs, tf.RaggedTensor):
+        raise TypeError("inputs must be a dense tensor (or list) of strings, got a RaggedTensor")
+    if isinstance(inputs, np.ndarray):
+        if inputs.dtype.kind not in "USO":
+            raise TypeError(f"inputs must be strings, got a numpy array of dtype {inputs.dtype}")
+        inputs = inputs.tolist()
+    if inputs is None:
+        raise TypeError("inputs must be a string or a list of strings, got None")
+    return tf.constant(_clean_nested(inputs), dtype=tf.string)
+
+
 # ----------------------------------------------------------------------------------------------------
 # The layer
 # ----------------------------------------------------------------------------------------------------
@@ -737,7 +775,7 @@ class TFOpenAIGPTTokenizer(keras.layers.Layer):
     @tf.autograph.experimental.do_not_convert
     def tokenize(self, inputs) -> tf.RaggedTensor:
         """Token ids: ``[B]`` strings -> ragged int32 ``[B, None]``; a scalar string -> int32 ``[None]``."""
-        x = tf.convert_to_tensor(inputs, dtype=tf.string)
+        x = string_tensor(inputs)
         rank = x.shape.rank
         if rank is None:
             raise ValueError("the tokenizer needs inputs of known rank (a scalar or a vector of strings)")

@@ -60,6 +60,9 @@ CLEAN_UP_REPLACEMENTS = (
     (" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"), (" 'm", "'m"),
     (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"),
 )
+# the files from_pretrained reads (and downloads from the hub)
+TOKENIZER_FILE_PATTERNS = ("vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json",
+                           "added_tokens.json", "encoder_bpe_*.json", "vocab_*.bpe", TOKENIZER_JSON)
 _CACHE_MAX_WORD = 128    # longer words are not cached
 _CACHE_MAX_SIZE = 1_000_000
 
@@ -245,12 +248,7 @@ class OpenAIGPTTokenizer(ModelInputsMixin):
             raise TypeError(f"from_pretrained takes keyword arguments only after the path, got {len(init_inputs)} "
                             "more positional argument(s)")
         hub_kwargs = {k: kwargs.pop(k) for k in ("revision", "cache_dir", "local_files_only", "token") if k in kwargs}
-        directory = resolve_dir(
-            pretrained_model_name_or_path,
-            allow_patterns=["vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json",
-                            "added_tokens.json", "encoder_bpe_*.json", "vocab_*.bpe", TOKENIZER_JSON],
-            **hub_kwargs,
-        )
+        directory = resolve_dir(pretrained_model_name_or_path, allow_patterns=TOKENIZER_FILE_PATTERNS, **hub_kwargs)
         init: Dict[str, object] = {"name_or_path": os.fspath(pretrained_model_name_or_path)}
         try:
             init["vocab_file"], init["merges_file"] = find_vocab_files(directory)
@@ -770,7 +768,7 @@ def _to_id_list(ids, name: str = "token_ids") -> List[int]:
 
 
 _INIT_METADATA = ("name_or_path", "tokenizer_class", "do_lower_case", "model_input_names", "extra_special_tokens")
-_TOKENIZER_CLASSES = ("OpenAIGPTTokenizer", "OpenAIGPTTokenizerFast")
+TOKENIZER_CLASSES = ("OpenAIGPTTokenizer", "OpenAIGPTTokenizerFast")  # HF names this tokenizer stands in for
 
 
 def _check_metadata(metadata: dict) -> None:
@@ -779,8 +777,8 @@ def _check_metadata(metadata: dict) -> None:
         raise ValueError(f"do_lower_case={metadata['do_lower_case']!r} is not supported: GPT-1's tokenizer always "
                          "lowercases (its vocabulary is lowercase)")
     cls = metadata.get("tokenizer_class")
-    if cls is not None and cls not in _TOKENIZER_CLASSES:
-        raise ValueError(f"tokenizer_class={cls!r}: this is the OpenAI GPT tokenizer ({_TOKENIZER_CLASSES[0]})")
+    if cls is not None and cls not in TOKENIZER_CLASSES:
+        raise ValueError(f"tokenizer_class={cls!r}: this is the OpenAI GPT tokenizer ({TOKENIZER_CLASSES[0]})")
     if metadata.get("extra_special_tokens") not in (None, {}, []):
         raise ValueError(f"extra_special_tokens={metadata['extra_special_tokens']!r} is not supported; use "
                          "additional_special_tokens")
