@@ -223,6 +223,8 @@ def test_call_wraps_encode_plus_and_batch_encode_plus(gpt_tokenizer):
     assert isinstance(batch, BatchEncoding) and batch.data == dict(batch)
     assert [dict(zip(batch, row)) for row in zip(*batch.values())] == [tok.encode_plus(s) for s in seqs]
     assert batch[:1] == {"input_ids": batch["input_ids"][:1], "attention_mask": batch["attention_mask"][:1]}
+    mixed = tok.batch_encode_plus(["Hello world!", ("Sequence", "Hello world!")], return_length=True)
+    assert mixed == {"input_ids": [HELLO, SEQUENCE + HELLO], "attention_mask": [[1] * 3, [1] * 4], "length": [3, 4]}
 
 
 def test_prepare_for_model_equals_encode_plus(gpt_tokenizer):

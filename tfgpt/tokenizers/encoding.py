@@ -514,7 +514,15 @@ class ModelInputsMixin:
         _check_count("stride", stride, 0)
         return_token_type_ids = self._check_flags(add_special_tokens, return_token_type_ids, return_offsets_mapping)
         columns: Dict[str, list] = {}
+        # No truncation and nothing but ids to build (GPT-1 adds no special tokens): rows are the ids.
+        plain = (trunc == "do_not_truncate" and not (return_overflowing_tokens or return_token_type_ids
+                                                      or return_special_tokens_mask)
+                 and (not add_special_tokens or self.num_special_tokens_to_add(True) == 0))
         for i, item in enumerate(batch_text_or_text_pairs):
+            if plain and _is_text(item):
+                ids = self.text_to_ids(item, split_special_tokens=split_special_tokens)
+                columns.setdefault("input_ids", []).append(ids)
+                continue
             if not isinstance(item, (list, tuple)):
                 text, pair = item, None
             elif is_split_into_words and not (item and isinstance(item[0], (list, tuple))):
@@ -531,12 +539,20 @@ class ModelInputsMixin:
                                         f"batch_text_or_text_pairs[{i}] (pair)") if pair is not None else None)
             row = self._prepare(ids, pair_ids, add_special_tokens, trunc, max_length, stride, return_token_type_ids,
                                 return_overflowing_tokens, return_special_tokens_mask, verbose)
-            if return_length:
+            if return_length and not plain:
                 row["length"] = len(row["input_ids"])
             for key, value in row.items():
                 columns.setdefault(key, []).append(value)
         if not columns:
             columns["input_ids"] = []
+        if plain:
+            rows = columns["input_ids"]
+            longest = max(map(len, rows), default=0)
+            if verbose and max_length is None and self.model_max_length and longest > self.model_max_length:
+                self._prepare(next(r for r in rows if len(r) == longest), None, False, trunc, None, 0, False, False,
+                              False, verbose)  # logs the too-long warning
+            if return_length:
+                columns["length"] = [len(r) for r in rows]
         out = self._pad_batch(columns, max_length, pad, pad_to_multiple_of, padding_side, return_attention_mask)
         return BatchEncoding(out, tensor_type=return_tensors)
 
@@ -662,6 +678,16 @@ class ModelInputsMixin:
         if pad == "longest":
             max_length = max((len(r) for r in rows), default=0)
             pad = "max_length"
+        if return_attention_mask is None:
+            return_attention_mask = "attention_mask" in self.model_input_names
+        target = max_length
+        if target is not None and pad_to_multiple_of is not None and target % pad_to_multiple_of != 0:
+            target = (target // pad_to_multiple_of + 1) * pad_to_multiple_of
+        if pad == "do_not_pad" or target is None or all(len(r) >= target for r in rows):
+            out = dict(columns)  # nothing to pad: only the attention mask to add
+            if return_attention_mask and "attention_mask" not in out:
+                out["attention_mask"] = [[1] * len(r) for r in rows]
+            return out
         out: Dict[str, list] = {key: [] for key in columns}
         for i in range(len(rows)):
             padded = self._pad({key: value[i] for key, value in columns.items()}, max_length, pad,
