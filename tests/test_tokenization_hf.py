@@ -472,3 +472,63 @@ def test_auto_tokenizer(tmp_path, gpt_tokenizer):
         AutoTokenizer.from_pretrained(tmp_path / "gpt2")
     with pytest.raises(EnvironmentError):
         AutoTokenizer()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Malformed saved files and bad inputs: clear errors naming the file, key or argument
+# ---------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, content, match", [
+    ("tokenizer_config.json", b"\x80\x81\xfe\xff", "tokenizer_config.json .* is not UTF-8"),
+    ("tokenizer_config.json", b"{not json", "tokenizer_config.json .* is not valid JSON"),
+    ("tokenizer_config.json", b"[" * 100_000 + b"]" * 100_000, "tokenizer_config.json .* is not valid JSON"),
+    ("tokenizer_config.json", b"[1, 2]", "expected a JSON object, got list"),
+    ("tokenizer_config.json", b'{"model_max_length": "abc"}', "model_max_length must be int or float, got str"),
+    ("tokenizer_config.json", b'{"model_max_length": true}', "model_max_length must be int or float, got True"),
+    ("tokenizer_config.json", b'{"model_max_length": NaN}', "model_max_length must be a finite number"),
+    ("tokenizer_config.json", b'{"padding_side": 3}', "padding_side must be str"),
+    ("tokenizer_config.json", b'{"padding_side": "middle"}', "Padding side should be selected"),
+    ("tokenizer_config.json", b'{"unk_token": 5}', "unk_token must be str or dict"),
+    ("tokenizer_config.json", b'{"unk_token": {"content": 5}}', "needs a non-empty string 'content'"),
+    ("tokenizer_config.json", b'{"add_prefix_space": true}', "unsupported setting 'add_prefix_space'"),
+    ("tokenizer_config.json", b'{"tokenizer_class": "BertTokenizer"}', "tokenizer_class='BertTokenizer'"),
+    ("tokenizer_config.json", b'{"added_tokens_decoder": []}', "added_tokens_decoder must be an object"),
+    ("tokenizer_config.json", b'{"added_tokens_decoder": {"x": {"content": "a"}}}', "key 'x' is not a token id"),
+    ("tokenizer_config.json", b'{"added_tokens_decoder": {"5": {"content": "a", "special": "yes"}}}',
+     "special must be true or false"),
+    ("tokenizer_config.json", b'{"added_tokens_decoder": {"5": {"content": "a", "colour": 1}}}',
+     r"unknown field\(s\) \['colour'\]"),
+    ("special_tokens_map.json", b'"<unk>"', "expected a JSON object, got str"),
+    ("special_tokens_map.json", b'{"pad_token": ["<pad>"]}', "pad_token must be str or dict, got list"),
+    ("special_tokens_map.json", b'{"weird_token": "x"}', "unknown special token 'weird_token'"),
+    ("special_tokens_map.json", b'{"additional_special_tokens": "_start_"}', "additional_special_tokens must be list"),
+    ("added_tokens.json", b'{"hello": "1"}', "mapping tokens to integer ids"),
+])
+def test_malformed_saved_files_raise_naming_them(tmp_path, gpt_tokenizer, name, content, match):
+    gpt_tokenizer.save_pretrained(tmp_path)
+    (tmp_path / name).write_bytes(content)
+    if name == "added_tokens.json":  # only read when tokenizer_config.json has no added_tokens_decoder
+        (tmp_path / "tokenizer_config.json").write_text("{}")
+    with pytest.raises((ValueError, TypeError), match=match):
+        OpenAIGPTTokenizer.from_pretrained(tmp_path)
+
+
+def test_graph_tokenizer_rejects_non_strings_and_matches_python_on_surrogates(gpt_tokenizer):
+    import tensorflow as tf
+
+    from tfgpt.tokenizers.tf_tokenizer import TFOpenAIGPTTokenizer
+
+    layer = TFOpenAIGPTTokenizer.from_tokenizer(gpt_tokenizer)
+    with pytest.raises(TypeError, match="got None"):
+        layer(None)
+    with pytest.raises(TypeError, match=r"inputs\[1\] must be a string, got NoneType"):
+        layer(["a", None])
+    with pytest.raises(TypeError, match="got int 5"):
+        layer(5)
+    with pytest.raises(TypeError, match="dtype int32"):
+        layer(tf.constant([1, 2]))
+    with pytest.raises(ValueError, match="scalar, a vector or a matrix"):
+        layer([[["a"]]])
+    # a lone surrogate cannot be UTF-8: dropped, as the Python tokenizer drops it (a control character)
+    assert layer(["Hello\ud800 world!"]).to_list() == [gpt_tokenizer.encode("Hello\ud800 world!")] == [HELLO]
+    assert layer(np.array(["Hello world!"])).to_list() == [HELLO]

@@ -25,6 +25,7 @@ Policies (where HF has no error or an unhelpful one):
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -173,8 +174,9 @@ class OpenAIGPTTokenizer(ModelInputsMixin):
         if truncation_side not in ("right", "left"):
             raise ValueError(f"Truncation side should be selected between 'right' and 'left', current value: "
                              f"{truncation_side!r} (truncation_side)")
-        if isinstance(model_max_length, bool) or not isinstance(model_max_length, (int, float)) or model_max_length < 0:
-            raise ValueError(f"model_max_length must be a number >= 0, got {model_max_length!r}")
+        if (isinstance(model_max_length, bool) or not isinstance(model_max_length, (int, float))
+                or not math.isfinite(model_max_length) or model_max_length < 0):
+            raise ValueError(f"model_max_length must be a finite number >= 0, got {model_max_length!r}")
         for name, flag in (("clean_up_tokenization_spaces", clean_up_tokenization_spaces),
                            ("split_special_tokens", split_special_tokens), ("verbose", verbose)):
             if not isinstance(flag, bool):
