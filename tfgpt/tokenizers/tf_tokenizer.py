@@ -380,8 +380,11 @@ class TFOpenAIGPTTokenizer(keras.layers.Layer):
         cache_words: Optional[Iterable[str]] = None,
         **kwargs,
     ):
-        kwargs.pop("dtype", None)
-        kwargs.pop("trainable", None)
+        dtype, trainable = kwargs.pop("dtype", None), kwargs.pop("trainable", None)
+        if dtype not in (None, "int32", tf.int32):
+            raise ValueError(f"dtype={dtype!r}: the tokenizer outputs int32 ids")
+        if trainable not in (None, False):
+            raise ValueError(f"trainable={trainable!r}: the tokenizer has no trainable weights")
         super().__init__(dtype="int32", trainable=False, **kwargs)
         self._convert_input_args = False
         self._allow_non_tensor_positional_args = True
