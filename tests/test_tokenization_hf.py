@@ -532,3 +532,11 @@ def test_graph_tokenizer_rejects_non_strings_and_matches_python_on_surrogates(gp
     # a lone surrogate cannot be UTF-8: dropped, as the Python tokenizer drops it (a control character)
     assert layer(["Hello\ud800 world!"]).to_list() == [gpt_tokenizer.encode("Hello\ud800 world!")] == [HELLO]
     assert layer(np.array(["Hello world!"])).to_list() == [HELLO]
+
+
+def test_no_model_max_length_means_no_implicit_truncation(gpt_tokenizer, caplog):
+    tok = OpenAIGPTTokenizer.from_pretrained(GPT_VOCAB, model_max_length=1e30, pad_token="<unk>")
+    with caplog.at_level(logging.WARNING, logger="tfgpt.tokenizers.encoding"):
+        assert tok.encode("Hello world!", truncation=True) == HELLO
+        assert tok.encode("Hello world!", padding="max_length") == HELLO
+    assert sum("no predefined maximum length" in r.getMessage() for r in caplog.records) == 2

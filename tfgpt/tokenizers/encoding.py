@@ -19,6 +19,7 @@ sequence too short to truncate by the requested amount, ``"only_second"`` withou
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple, Union
 
 logger = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ def _is_rectangular(value) -> bool:
     return all(isinstance(v, (list, tuple)) and len(v) == n and _is_rectangular(v) for v in value)
 
 
-def padding_strategy(padding) -> str:
+def resolve_padding(padding) -> str:
     """HF's padding argument as a strategy name: True -> "longest", False/None -> "do_not_pad"."""
     if padding is True:
         return "longest"
@@ -136,7 +137,7 @@ def padding_strategy(padding) -> str:
     return value
 
 
-def truncation_strategy(truncation) -> str:
+def resolve_truncation(truncation) -> str:
     """HF's truncation argument as a strategy name: True -> "longest_first", False/None -> "do_not_truncate"."""
     if truncation is True:
         return "longest_first"
@@ -172,6 +173,53 @@ def is_valid_text_input(t) -> bool:
         if isinstance(t[0], (list, tuple)):
             return len(t[0]) == 0 or _is_text(t[0][0])
     return False
+
+
+@dataclass
+class EncodeOptions:
+    """The options of ``__call__``, ``encode``, ``encode_plus``, ``batch_encode_plus`` and
+    ``prepare_for_model``, with HF's names and defaults.
+
+    padding: ``False``/``"do_not_pad"``, ``True``/``"longest"`` or ``"max_length"`` (needs a pad token:
+        GPT-1 has none; set ``tok.pad_token`` or add one with ``add_special_tokens``).
+    truncation: ``True``/``"longest_first"``, ``"only_first"``, ``"only_second"`` or ``False``; unset
+        with ``max_length`` (and no padding) means ``"longest_first"``.
+    max_length, stride: the length to truncate or pad to; tokens repeated in ``overflowing_tokens``.
+    is_split_into_words: the text is a list of words, each tokenized on its own.
+    pad_to_multiple_of, padding_side: round the padded length up; ``"right"`` or ``"left"``.
+    return_tensors: ``None`` (lists), ``"np"`` (int64) or ``"tf"`` (int32); tensors need equal lengths.
+    return_*: which outputs to add (``token_type_ids``, ``attention_mask``, ``overflowing_tokens`` with
+        ``num_truncated_tokens``, ``special_tokens_mask``, ``length``; offsets are not available).
+    verbose: log HF's warnings. split_special_tokens: treat added tokens as text.
+    pad_to_max_length: HF's deprecated spelling of ``padding="max_length"``.
+    """
+
+    add_special_tokens: bool = True
+    padding: Union[bool, str] = False
+    truncation: Union[bool, str, None] = None
+    max_length: Optional[int] = None
+    stride: int = 0
+    is_split_into_words: bool = False
+    pad_to_multiple_of: Optional[int] = None
+    padding_side: Optional[str] = None
+    return_tensors: Optional[str] = None
+    return_token_type_ids: Optional[bool] = None
+    return_attention_mask: Optional[bool] = None
+    return_overflowing_tokens: bool = False
+    return_special_tokens_mask: bool = False
+    return_offsets_mapping: bool = False
+    return_length: bool = False
+    verbose: bool = True
+    split_special_tokens: Optional[bool] = None
+    pad_to_max_length: bool = False
+
+
+def encode_options(method: str, options: dict) -> EncodeOptions:
+    """``options`` checked against :class:`EncodeOptions`; an unknown name raises TypeError naming it."""
+    unknown = sorted(set(options) - set(EncodeOptions.__dataclass_fields__))
+    if unknown:
+        raise TypeError(f"{method}() got unsupported argument(s) {unknown}")
+    return EncodeOptions(**options)
 
 
 class ModelInputsMixin:
@@ -233,26 +281,20 @@ class ModelInputsMixin:
                     "use `truncation=True` to explicitly truncate examples to max length. Defaulting to "
                     "'longest_first' truncation strategy.")
             truncation = "longest_first"
-        pad = padding_strategy(padding)
+        pad = resolve_padding(padding)
         if padding is True and verbose and max_length is not None and truncation in (None, False, "do_not_truncate"):
             logger.warning("`max_length` is ignored when `padding`=`True` and there is no truncation strategy. "
                            "To pad to max length, use `padding='max_length'`.")
-        trunc = truncation_strategy(truncation)
-        if max_length is None:
-            if pad == "max_length":
-                if self.model_max_length > LARGE_INTEGER:
-                    logger.warning("Asking to pad to max_length but no maximum length is provided and the model "
-                                   "has no predefined maximum length. Default to no padding.")
-                    pad = "do_not_pad"
-                else:
-                    max_length = self.model_max_length
-            if trunc != "do_not_truncate":
-                if self.model_max_length > LARGE_INTEGER:
-                    logger.warning("Asking to truncate to max_length but no maximum length is provided and the "
-                                   "model has no predefined maximum length. Default to no truncation.")
-                    trunc = "do_not_truncate"
-                else:
-                    max_length = self.model_max_length
+        trunc = resolve_truncation(truncation)
+        if max_length is None and (pad == "max_length" or trunc != "do_not_truncate"):
+            if self.model_max_length > LARGE_INTEGER:
+                logger.warning("Asking to pad or truncate to max_length but no maximum length is provided and the "
+                               "model has no predefined maximum length. Default to no padding to max_length and no "
+                               "truncation.")
+                pad = "do_not_pad" if pad == "max_length" else pad
+                trunc = "do_not_truncate"
+            else:
+                max_length = self.model_max_length
         if pad != "do_not_pad" and (self.pad_token is None or self.pad_token_id is None or self.pad_token_id < 0):
             raise ValueError(NO_PAD_TOKEN_MESSAGE)
         if (trunc != "do_not_truncate" and pad != "do_not_pad" and pad_to_multiple_of is not None
@@ -298,22 +340,13 @@ class ModelInputsMixin:
         """Remove ``num_tokens_to_remove`` tokens: (ids, pair_ids, overflowing tokens with ``stride`` context)."""
         if num_tokens_to_remove <= 0:
             return ids, pair_ids, []
-        strategy = globals()["truncation_strategy"](truncation_strategy)
+        strategy = resolve_truncation(truncation_strategy)
         side = self.truncation_side
         if side not in ("left", "right"):
             raise ValueError(f"invalid truncation side: {side!r}, use 'left' or 'right'.")
         overflowing: List[int] = []
         if strategy == "only_first" or (strategy == "longest_first" and pair_ids is None):
-            if len(ids) <= num_tokens_to_remove:
-                raise ValueError(
-                    f"We need to remove {num_tokens_to_remove} to truncate the input but the first sequence has a "
-                    f"length {len(ids)}. Please select another truncation strategy than {strategy}, for instance "
-                    "'longest_first' or 'only_second'.")
-            window = min(len(ids), stride + num_tokens_to_remove)
-            if side == "left":
-                overflowing, ids = ids[:window], ids[num_tokens_to_remove:]
-            else:
-                overflowing, ids = ids[-window:], ids[:-num_tokens_to_remove]
+            ids, overflowing = _cut(ids, num_tokens_to_remove, stride, side, "first", strategy, "only_second")
         elif strategy == "longest_first":
             logger.warning("Be aware, overflowing tokens are not returned for the setting you have chosen, i.e. "
                            "sequence pairs with the 'longest_first' truncation strategy. So the returned list will "
@@ -334,16 +367,8 @@ class ModelInputsMixin:
         elif strategy == "only_second":
             if pair_ids is None:
                 raise ValueError("truncation='only_second' needs a second sequence (text_pair)")
-            if len(pair_ids) <= num_tokens_to_remove:
-                raise ValueError(
-                    f"We need to remove {num_tokens_to_remove} to truncate the input but the second sequence has a "
-                    f"length {len(pair_ids)}. Please select another truncation strategy than {strategy}, for "
-                    "instance 'longest_first' or 'only_first'.")
-            window = min(len(pair_ids), stride + num_tokens_to_remove)
-            if side == "left":
-                overflowing, pair_ids = pair_ids[:window], pair_ids[num_tokens_to_remove:]
-            else:
-                overflowing, pair_ids = pair_ids[-window:], pair_ids[:-num_tokens_to_remove]
+            pair_ids, overflowing = _cut(pair_ids, num_tokens_to_remove, stride, side, "second", strategy,
+                                         "only_first")
         return ids, pair_ids, overflowing
 
     # ------------------------------------------------------------------ one sequence (or pair) of ids
@@ -386,146 +411,90 @@ class ModelInputsMixin:
                             "the model will result in indexing errors")
         return out
 
-    def _check_flags(self, add_special_tokens, return_token_type_ids, return_offsets_mapping):
-        if return_offsets_mapping:
+    def _check_flags(self, o: "EncodeOptions") -> bool:
+        """Whether to return token type ids; the combinations HF refuses raise."""
+        if o.return_offsets_mapping:
             raise NotImplementedError("return_offsets_mapping is not available with this (Python) tokenizer: it "
                                       "keeps no character offsets.")
-        if return_token_type_ids and not add_special_tokens:
+        if o.return_token_type_ids and not o.add_special_tokens:
             raise ValueError("Asking to return token_type_ids while setting add_special_tokens to False results in "
                              "an undefined behavior. Please set add_special_tokens to True or set "
                              "return_token_type_ids to None.")
-        if return_token_type_ids is None:
-            return_token_type_ids = "token_type_ids" in self.model_input_names
-        return bool(return_token_type_ids)
+        if o.return_token_type_ids is None:
+            return "token_type_ids" in self.model_input_names
+        return bool(o.return_token_type_ids)
 
-    def prepare_for_model(
-        self,
-        ids: List[int],
-        pair_ids: Optional[List[int]] = None,
-        add_special_tokens: bool = True,
-        padding: Union[bool, str] = False,
-        truncation: Union[bool, str, None] = None,
-        max_length: Optional[int] = None,
-        stride: int = 0,
-        pad_to_multiple_of: Optional[int] = None,
-        padding_side: Optional[str] = None,
-        return_tensors: Optional[str] = None,
-        return_token_type_ids: Optional[bool] = None,
-        return_attention_mask: Optional[bool] = None,
-        return_overflowing_tokens: bool = False,
-        return_special_tokens_mask: bool = False,
-        return_offsets_mapping: bool = False,
-        return_length: bool = False,
-        verbose: bool = True,
-        prepend_batch_axis: bool = False,
-    ) -> BatchEncoding:
-        """Model inputs from token ids (one sequence or a pair): truncation, special tokens, padding, masks."""
-        pad, trunc, max_length = self._strategies(padding, truncation, max_length, pad_to_multiple_of, verbose)
-        _check_count("stride", stride, 0)
-        return_token_type_ids = self._check_flags(add_special_tokens, return_token_type_ids, return_offsets_mapping)
+    def prepare_for_model(self, ids: List[int], pair_ids: Optional[List[int]] = None,
+                          prepend_batch_axis: bool = False, **options) -> BatchEncoding:
+        """Model inputs from token ids (one sequence or a pair): truncation, special tokens, padding, masks.
+
+        ``options`` are :class:`EncodeOptions` (``is_split_into_words`` and ``split_special_tokens``
+        do not apply to ids).
+        """
+        o = encode_options("prepare_for_model", options)
+        if o.is_split_into_words or o.split_special_tokens is not None:
+            raise ValueError("prepare_for_model takes token ids: is_split_into_words and split_special_tokens do "
+                             "not apply")
+        pad, trunc, max_length = self._strategies(o.padding, o.truncation, o.max_length, o.pad_to_multiple_of,
+                                                  o.verbose, o.pad_to_max_length)
+        _check_count("stride", o.stride, 0)
+        return_token_type_ids = self._check_flags(o)
+        return_attention_mask = o.return_attention_mask
         if return_attention_mask is None:
             return_attention_mask = "attention_mask" in self.model_input_names
         ids = self._input_ids(ids, False, None, "ids")
         pair_ids = self._input_ids(pair_ids, False, None, "pair_ids") if pair_ids is not None else None
-        out = self._prepare(ids, pair_ids, add_special_tokens, trunc, max_length, stride, return_token_type_ids,
-                            return_overflowing_tokens, return_special_tokens_mask, verbose)
+        out = self._prepare(ids, pair_ids, o.add_special_tokens, trunc, max_length, o.stride, return_token_type_ids,
+                            o.return_overflowing_tokens, o.return_special_tokens_mask, o.verbose)
         if pad != "do_not_pad" or return_attention_mask:
-            out = self._pad(out, max_length, pad, pad_to_multiple_of, padding_side, return_attention_mask)
-        if return_length:
+            out = self._pad(out, max_length, pad, o.pad_to_multiple_of, o.padding_side, return_attention_mask)
+        if o.return_length:
             out["length"] = len(out["input_ids"])
-        return BatchEncoding(out, tensor_type=return_tensors, prepend_batch_axis=prepend_batch_axis)
+        return BatchEncoding(out, tensor_type=o.return_tensors, prepend_batch_axis=prepend_batch_axis)
 
     # ------------------------------------------------------------------ public encoders
-    def encode(self, text, text_pair=None, add_special_tokens: bool = True, padding: Union[bool, str] = False,
-               truncation: Union[bool, str, None] = None, max_length: Optional[int] = None, stride: int = 0,
-               padding_side: Optional[str] = None, return_tensors: Optional[str] = None, **kwargs):
+    def encode(self, text, text_pair=None, **options):
         """Token ids of a text (or a pair), with ``encode_plus``'s options; ``return_tensors`` gives ``[1, T]``."""
-        return self.encode_plus(text, text_pair, add_special_tokens=add_special_tokens, padding=padding,
-                                truncation=truncation, max_length=max_length, stride=stride,
-                                padding_side=padding_side, return_tensors=return_tensors, **kwargs)["input_ids"]
+        encode_options("encode", options)
+        return self.encode_plus(text, text_pair, **options)["input_ids"]
 
-    def encode_plus(
-        self,
-        text,
-        text_pair=None,
-        add_special_tokens: bool = True,
-        padding: Union[bool, str] = False,
-        truncation: Union[bool, str, None] = None,
-        max_length: Optional[int] = None,
-        stride: int = 0,
-        is_split_into_words: bool = False,
-        pad_to_multiple_of: Optional[int] = None,
-        padding_side: Optional[str] = None,
-        return_tensors: Optional[str] = None,
-        return_token_type_ids: Optional[bool] = None,
-        return_attention_mask: Optional[bool] = None,
-        return_overflowing_tokens: bool = False,
-        return_special_tokens_mask: bool = False,
-        return_offsets_mapping: bool = False,
-        return_length: bool = False,
-        verbose: bool = True,
-        split_special_tokens: Optional[bool] = None,
-        pad_to_max_length: bool = False,
-    ) -> BatchEncoding:
-        """Model inputs of one text (or text pair); see :meth:`prepare_for_model`."""
+    def encode_plus(self, text, text_pair=None, **options) -> BatchEncoding:
+        """Model inputs of one text (or text pair); ``options`` are :class:`EncodeOptions`."""
+        o = encode_options("encode_plus", options)
         if text is None:
             raise TypeError("text must be a string, a list of strings (tokens or words) or a list of ids, got None")
-        first = self._input_ids(text, is_split_into_words, split_special_tokens, "text")
-        second = (self._input_ids(text_pair, is_split_into_words, split_special_tokens, "text_pair")
+        first = self._input_ids(text, o.is_split_into_words, o.split_special_tokens, "text")
+        second = (self._input_ids(text_pair, o.is_split_into_words, o.split_special_tokens, "text_pair")
                   if text_pair is not None else None)
-        pad, trunc, max_length = self._strategies(padding, truncation, max_length, pad_to_multiple_of, verbose,
-                                                  pad_to_max_length)
-        return self.prepare_for_model(
-            first, second, add_special_tokens=add_special_tokens, padding=pad, truncation=trunc,
-            max_length=max_length, stride=stride, pad_to_multiple_of=pad_to_multiple_of, padding_side=padding_side,
-            return_tensors=return_tensors, return_token_type_ids=return_token_type_ids,
-            return_attention_mask=return_attention_mask, return_overflowing_tokens=return_overflowing_tokens,
-            return_special_tokens_mask=return_special_tokens_mask, return_offsets_mapping=return_offsets_mapping,
-            return_length=return_length, verbose=verbose, prepend_batch_axis=True)
+        pad, trunc, max_length = self._strategies(o.padding, o.truncation, o.max_length, o.pad_to_multiple_of,
+                                                  o.verbose, o.pad_to_max_length)
+        resolved = {k: v for k, v in options.items() if k not in ("is_split_into_words", "split_special_tokens")}
+        resolved.update(padding=pad, truncation=trunc, max_length=max_length, pad_to_max_length=False)
+        return self.prepare_for_model(first, second, prepend_batch_axis=True, **resolved)
 
-    def batch_encode_plus(
-        self,
-        batch_text_or_text_pairs,
-        add_special_tokens: bool = True,
-        padding: Union[bool, str] = False,
-        truncation: Union[bool, str, None] = None,
-        max_length: Optional[int] = None,
-        stride: int = 0,
-        is_split_into_words: bool = False,
-        pad_to_multiple_of: Optional[int] = None,
-        padding_side: Optional[str] = None,
-        return_tensors: Optional[str] = None,
-        return_token_type_ids: Optional[bool] = None,
-        return_attention_mask: Optional[bool] = None,
-        return_overflowing_tokens: bool = False,
-        return_special_tokens_mask: bool = False,
-        return_offsets_mapping: bool = False,
-        return_length: bool = False,
-        verbose: bool = True,
-        split_special_tokens: Optional[bool] = None,
-        pad_to_max_length: bool = False,
-    ) -> BatchEncoding:
+    def batch_encode_plus(self, batch_text_or_text_pairs, **options) -> BatchEncoding:
         """Model inputs of a batch of texts or ``(text, text_pair)`` tuples, padded together."""
+        o = encode_options("batch_encode_plus", options)
         if not isinstance(batch_text_or_text_pairs, (list, tuple)):
             raise TypeError("batch_text_or_text_pairs must be a list of texts or (text, text_pair) pairs, got "
                             f"{type(batch_text_or_text_pairs).__name__}")
-        pad, trunc, max_length = self._strategies(padding, truncation, max_length, pad_to_multiple_of, verbose,
-                                                  pad_to_max_length)
-        _check_count("stride", stride, 0)
-        return_token_type_ids = self._check_flags(add_special_tokens, return_token_type_ids, return_offsets_mapping)
+        pad, trunc, max_length = self._strategies(o.padding, o.truncation, o.max_length, o.pad_to_multiple_of,
+                                                  o.verbose, o.pad_to_max_length)
+        _check_count("stride", o.stride, 0)
+        return_token_type_ids = self._check_flags(o)
+        split_words, split_special = o.is_split_into_words, o.split_special_tokens
         columns: Dict[str, list] = {}
         # No truncation and nothing but ids to build (GPT-1 adds no special tokens): rows are the ids.
-        plain = (trunc == "do_not_truncate" and not (return_overflowing_tokens or return_token_type_ids
-                                                      or return_special_tokens_mask)
-                 and (not add_special_tokens or self.num_special_tokens_to_add(True) == 0))
+        plain = (trunc == "do_not_truncate" and not (o.return_overflowing_tokens or return_token_type_ids
+                                                      or o.return_special_tokens_mask)
+                 and (not o.add_special_tokens or self.num_special_tokens_to_add(True) == 0))
         for i, item in enumerate(batch_text_or_text_pairs):
             if plain and _is_text(item):
-                ids = self.text_to_ids(item, split_special_tokens=split_special_tokens)
-                columns.setdefault("input_ids", []).append(ids)
+                columns.setdefault("input_ids", []).append(self.text_to_ids(item, split_special_tokens=split_special))
                 continue
             if not isinstance(item, (list, tuple)):
                 text, pair = item, None
-            elif is_split_into_words and not (item and isinstance(item[0], (list, tuple))):
+            elif split_words and not (item and isinstance(item[0], (list, tuple))):
                 text, pair = item, None
             elif len(item) != 2:
                 raise ValueError(f"batch_text_or_text_pairs[{i}] must be a text or a (text, text_pair) pair, got "
@@ -534,12 +503,13 @@ class ModelInputsMixin:
                 text, pair = item
             if text is None:
                 raise TypeError(f"batch_text_or_text_pairs[{i}] is None; expected a text")
-            ids = self._input_ids(text, is_split_into_words, split_special_tokens, f"batch_text_or_text_pairs[{i}]")
-            pair_ids = (self._input_ids(pair, is_split_into_words, split_special_tokens,
-                                        f"batch_text_or_text_pairs[{i}] (pair)") if pair is not None else None)
-            row = self._prepare(ids, pair_ids, add_special_tokens, trunc, max_length, stride, return_token_type_ids,
-                                return_overflowing_tokens, return_special_tokens_mask, verbose)
-            if return_length and not plain:
+            ids = self._input_ids(text, split_words, split_special, f"batch_text_or_text_pairs[{i}]")
+            pair_ids = (self._input_ids(pair, split_words, split_special, f"batch_text_or_text_pairs[{i}] (pair)")
+                        if pair is not None else None)
+            row = self._prepare(ids, pair_ids, o.add_special_tokens, trunc, max_length, o.stride,
+                                return_token_type_ids, o.return_overflowing_tokens, o.return_special_tokens_mask,
+                                o.verbose)
+            if o.return_length and not plain:
                 row["length"] = len(row["input_ids"])
             for key, value in row.items():
                 columns.setdefault(key, []).append(value)
@@ -548,71 +518,38 @@ class ModelInputsMixin:
         if plain:
             rows = columns["input_ids"]
             longest = max(map(len, rows), default=0)
-            if verbose and max_length is None and self.model_max_length and longest > self.model_max_length:
+            if o.verbose and max_length is None and self.model_max_length and longest > self.model_max_length:
                 self._prepare(next(r for r in rows if len(r) == longest), None, False, trunc, None, 0, False, False,
-                              False, verbose)  # logs the too-long warning
-            if return_length:
+                              False, o.verbose)  # logs the too-long warning
+            if o.return_length:
                 columns["length"] = [len(r) for r in rows]
-        out = self._pad_batch(columns, max_length, pad, pad_to_multiple_of, padding_side, return_attention_mask)
-        return BatchEncoding(out, tensor_type=return_tensors)
+        out = self._pad_batch(columns, max_length, pad, o.pad_to_multiple_of, o.padding_side, o.return_attention_mask)
+        return BatchEncoding(out, tensor_type=o.return_tensors)
 
-    def __call__(
-        self,
-        text=None,
-        text_pair=None,
-        text_target=None,
-        text_pair_target=None,
-        add_special_tokens: bool = True,
-        padding: Union[bool, str] = False,
-        truncation: Union[bool, str, None] = None,
-        max_length: Optional[int] = None,
-        stride: int = 0,
-        is_split_into_words: bool = False,
-        pad_to_multiple_of: Optional[int] = None,
-        padding_side: Optional[str] = None,
-        return_tensors: Optional[str] = None,
-        return_token_type_ids: Optional[bool] = None,
-        return_attention_mask: Optional[bool] = None,
-        return_overflowing_tokens: bool = False,
-        return_special_tokens_mask: bool = False,
-        return_offsets_mapping: bool = False,
-        return_length: bool = False,
-        verbose: bool = True,
-        split_special_tokens: Optional[bool] = None,
-        pad_to_max_length: bool = False,
-    ) -> BatchEncoding:
+    def __call__(self, text=None, text_pair=None, text_target=None, text_pair_target=None, **options
+                 ) -> BatchEncoding:
         """Encode one text, a pair, or a batch (``input_ids``, ``attention_mask``, ...; lists, numpy or tf).
 
-        ``padding``: ``False``/``"do_not_pad"``, ``True``/``"longest"`` or ``"max_length"`` (needs a pad
-        token: GPT-1 has none, set ``tok.pad_token`` or add one with ``add_special_tokens``).
-        ``truncation``: ``True``/``"longest_first"``, ``"only_first"``, ``"only_second"`` or ``False``.
-        ``return_tensors``: ``None``, ``"np"`` (int64) or ``"tf"`` (int32); tensors need equal lengths.
-        ``text_target`` (and ``text_pair_target``) are encoded the same way and returned as ``labels``.
+        ``options`` are :class:`EncodeOptions`. ``text_target`` (and ``text_pair_target``) are encoded
+        the same way and returned as ``labels``.
         """
-        options = dict(add_special_tokens=add_special_tokens, padding=padding, truncation=truncation,
-                       max_length=max_length, stride=stride, is_split_into_words=is_split_into_words,
-                       pad_to_multiple_of=pad_to_multiple_of, padding_side=padding_side, return_tensors=return_tensors,
-                       return_token_type_ids=return_token_type_ids, return_attention_mask=return_attention_mask,
-                       return_overflowing_tokens=return_overflowing_tokens,
-                       return_special_tokens_mask=return_special_tokens_mask,
-                       return_offsets_mapping=return_offsets_mapping, return_length=return_length, verbose=verbose,
-                       split_special_tokens=split_special_tokens, pad_to_max_length=pad_to_max_length)
+        o = encode_options("__call__", options)
         if text is None and text_target is None:
             raise ValueError("You need to specify either `text` or `text_target` (got text=None).")
-        encodings = self._call_one(text, text_pair, "text", **options) if text is not None else None
+        encodings = self._call_one(text, text_pair, "text", o.is_split_into_words, options) if text is not None else None
         if text_target is not None:
-            targets = self._call_one(text_target, text_pair_target, "text_target", **options)
+            targets = self._call_one(text_target, text_pair_target, "text_target", o.is_split_into_words, options)
             if encodings is None:
                 return targets
             encodings["labels"] = targets["input_ids"]
         return encodings
 
-    def _call_one(self, text, text_pair, name: str, **options) -> BatchEncoding:
+    def _call_one(self, text, text_pair, name: str, is_split_into_words: bool, options: dict) -> BatchEncoding:
         if not is_valid_text_input(text) and not hasattr(text, "numpy"):
             raise ValueError(f"{TEXT_INPUT_MESSAGE} Got {name}={text!r:.80}")
         if text_pair is not None and not is_valid_text_input(text_pair):
             raise ValueError(f"{TEXT_INPUT_MESSAGE} Got {name.replace('text', 'text_pair')}={text_pair!r:.80}")
-        if options["is_split_into_words"]:
+        if is_split_into_words:
             batched = isinstance(text, (list, tuple)) and bool(text) and isinstance(text[0], (list, tuple))
         else:
             batched = isinstance(text, (list, tuple))
@@ -722,6 +659,18 @@ class ModelInputsMixin:
                     values = list(encoded[key])
                     encoded[key] = values + [fill] * n if side == "right" else [fill] * n + values
         return encoded
+
+
+def _cut(seq: List[int], n: int, stride: int, side: str, which: str, strategy: str, other: str):
+    """(``seq`` without ``n`` tokens on ``side``, the removed tokens plus ``stride`` of context)."""
+    if len(seq) <= n:
+        raise ValueError(f"We need to remove {n} to truncate the input but the {which} sequence has a length "
+                         f"{len(seq)}. Please select another truncation strategy than {strategy}, for instance "
+                         f"'longest_first' or '{other}'.")
+    window = min(len(seq), stride + n)
+    if side == "left":
+        return seq[n:], seq[:window]
+    return seq[:-n], seq[-window:]
 
 
 def _tensor_kind(value) -> Optional[str]:

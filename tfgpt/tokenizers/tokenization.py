@@ -882,10 +882,7 @@ def read_tokenizer_config(directory: str) -> Dict[str, object]:
     init: Dict[str, object] = {}
     config_path = os.path.join(directory, "tokenizer_config.json")
     if os.path.exists(config_path):
-        config = read_json(config_path, "tokenizer_config.json")
-        if not isinstance(config, dict):
-            raise ValueError(f"{config_path}: expected a JSON object, got {type(config).__name__}")
-        for key, value in config.items():
+        for key, value in _read_object(config_path, "tokenizer_config.json").items():
             if key in _CONFIG_BOOKKEEPING:
                 continue
             if key == "added_tokens_decoder":
@@ -904,10 +901,7 @@ def read_tokenizer_config(directory: str) -> Dict[str, object]:
             init["model_max_length"] = 512  # HF writes 1e30 for "unknown"; GPT-1 has 512 positions
     special_path = os.path.join(directory, "special_tokens_map.json")
     if os.path.exists(special_path):
-        special = read_json(special_path, "special_tokens_map.json")
-        if not isinstance(special, dict):
-            raise ValueError(f"{special_path}: expected a JSON object, got {type(special).__name__}")
-        for key, value in special.items():
+        for key, value in _read_object(special_path, "special_tokens_map.json").items():
             if key not in SPECIAL_TOKENS_ATTRIBUTES and key != "additional_special_tokens":
                 raise ValueError(f"{special_path}: unknown special token {key!r}")
             if value is not None:
@@ -920,6 +914,13 @@ def read_tokenizer_config(directory: str) -> Dict[str, object]:
             raise ValueError(f"{added_path}: expected a JSON object mapping tokens to integer ids")
         init["added_tokens_decoder"] = {i: AddedToken(t, special=False, normalized=True) for t, i in added.items()}
     return init
+
+
+def _read_object(path: str, what: str) -> dict:
+    data = read_json(path, what)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
 
 
 # tokenizer_config.json keys that are HF bookkeeping, not settings
