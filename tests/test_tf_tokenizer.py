@@ -14,6 +14,7 @@ import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.text_strategies import HARD_TEXT
 from tfgpt.tokenizers.tokenization import OpenAIGPTTokenizer
 from tfgpt.tokenizers.tf_tokenizer import TFOpenAIGPTTokenizer
 
@@ -66,13 +67,7 @@ def test_fixture_ids_and_detokenize(layer):
 
 
 TEXT = st.one_of(
-    st.text(max_size=40),
-    st.text(alphabet=st.characters(codec="utf-8"), max_size=30),
-    st.text(alphabet="aAbBzZ09 \t\n\r\x0b\x00\x01\x7f\x85\xa0\u2028\u3000.,;'\"!?-_()[]<>"
-                     "İΣσςé\u0301中文ひ<unk>UNK",
-            max_size=60),
-    st.text(alphabet=st.characters(categories=["Lu", "Ll", "Lt", "Mn", "Mc", "Me", "Zs", "Zl", "Cc", "Cf", "Co",
-                                               "Pd", "Po", "Sk", "Sm", "Nd", "Lo"]), max_size=30),
+    HARD_TEXT,
     st.text(alphabet=" \t\n\r\u00a0\u2000\u3000", max_size=10),
     st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=50, max_size=400),
     st.lists(st.sampled_from(["the", "King", "Richard's", "o'er", "well-beloved", "!", "...", " ", "\n",

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
+from tests.text_strategies import HARD_TEXT
 from tfgpt.tokenizers import normalization
 from tfgpt.tokenizers.bpe import bpe_merge, bpe_merge_heap, parse_merges
 from tfgpt.tokenizers.tokenization import OpenAIGPTTokenizer
@@ -158,15 +158,7 @@ def test_reference_ids_from_openai_release(tok):
     assert tok.pad_token is None and tok.pad_token_id is None
 
 
-TEXT = st.one_of(
-    st.text(max_size=40),
-    st.text(alphabet=st.characters(codec="utf-8"), max_size=40),
-    st.text(alphabet="aAbBzZ09 \t\n\r\x0b\x00\x01\x7f\x85\xa0\u2028\u3000.,;'\"!?-_()[]<>"
-                     "İΣσςé\u0301中文ひ<unk>UNK",
-            max_size=60),
-    st.text(alphabet=st.characters(categories=["Lu", "Ll", "Lt", "Mn", "Mc", "Me", "Zs", "Zl", "Cc", "Cf", "Co",
-                                               "Pd", "Po", "Sk", "Sm", "Nd", "Lo"]), max_size=30),
-)
+TEXT = HARD_TEXT
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
