@@ -540,3 +540,17 @@ def test_no_model_max_length_means_no_implicit_truncation(gpt_tokenizer, caplog)
         assert tok.encode("Hello world!", truncation=True) == HELLO
         assert tok.encode("Hello world!", padding="max_length") == HELLO
     assert sum("no predefined maximum length" in r.getMessage() for r in caplog.records) == 2
+
+
+def test_unsupported_save_and_decode_options_raise(gpt_tokenizer, tmp_path):
+    tok = gpt_tokenizer
+    for kwargs, match in [({"legacy_format": False}, "legacy_format=False"), ({"filename_prefix": "x"}, "filename_prefix"),
+                          ({"push_to_hub": True}, "push_to_hub")]:
+        with pytest.raises(ValueError, match=match):
+            tok.save_pretrained(tmp_path, **kwargs)
+    assert not any(tmp_path.iterdir())  # nothing written before the error
+    assert [p.rsplit("/", 1)[-1] for p in tok.save_pretrained(tmp_path, legacy_format=True)] == [
+        "vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json"]
+    with pytest.raises(TypeError, match="fancy"):
+        tok.decode(HELLO, fancy=True)
+    assert tok.batch_decode([HELLO, SEQUENCE], skip_special_tokens=True) == ["hello world !", "sequence"]

@@ -268,12 +268,22 @@ class OpenAIGPTTokenizer(ModelInputsMixin):
                     init.pop(key, None)
         return cls(**init)
 
-    def save_pretrained(self, save_directory: Union[str, os.PathLike], **kwargs) -> List[str]:
+    def save_pretrained(self, save_directory: Union[str, os.PathLike], legacy_format: Optional[bool] = None,
+                        filename_prefix: Optional[str] = None, push_to_hub: bool = False) -> List[str]:
         """Write ``vocab.json``, ``merges.txt``, ``tokenizer_config.json`` and ``special_tokens_map.json``.
 
         Files are written atomically (temporary file + ``os.replace``) in HF's layout, so HF's
-        ``OpenAIGPTTokenizer.from_pretrained`` reads them too. Returns the written paths.
+        ``OpenAIGPTTokenizer.from_pretrained`` reads them too. Returns the written paths. HF's
+        ``legacy_format=False`` (a fast tokenizer's tokenizer.json only), ``filename_prefix`` and
+        ``push_to_hub`` are not supported and raise.
         """
+        if legacy_format is False:
+            raise ValueError("legacy_format=False writes only a fast tokenizer's tokenizer.json; this tokenizer "
+                             "writes vocab.json + merges.txt (legacy_format=None or True)")
+        if filename_prefix is not None:
+            raise ValueError(f"filename_prefix={filename_prefix!r} is not supported: the files keep HF's names")
+        if push_to_hub:
+            raise ValueError("push_to_hub=True is not supported by OpenAIGPTTokenizer.save_pretrained")
         save_directory = os.fspath(save_directory)
         os.makedirs(save_directory, exist_ok=True)
         vocab_path = os.path.join(save_directory, VOCAB_FILES_NAMES["vocab_file"])
@@ -692,7 +702,7 @@ class OpenAIGPTTokenizer(ModelInputsMixin):
 
     def decode(self, token_ids, skip_special_tokens: bool = False,
                clean_up_tokenization_spaces: Optional[bool] = None,
-               spaces_between_special_tokens: bool = True, **kwargs) -> str:
+               spaces_between_special_tokens: bool = True) -> str:
         """Text of ids: ``</w>`` becomes a space, the ends are stripped (HF's rules, added tokens included)."""
         ids = _to_id_list(token_ids)
         tokens = self.convert_ids_to_tokens(ids, skip_special_tokens=skip_special_tokens)
