@@ -554,3 +554,14 @@ def test_unsupported_save_and_decode_options_raise(gpt_tokenizer, tmp_path):
     with pytest.raises(TypeError, match="fancy"):
         tok.decode(HELLO, fancy=True)
     assert tok.batch_decode([HELLO, SEQUENCE], skip_special_tokens=True) == ["hello world !", "sequence"]
+
+
+def test_added_tokens_that_contradict_the_vocabulary_raise(hf_dir):
+    with pytest.raises(ValueError, match=r"added_tokens_decoder\[5\] = '<pad>' conflicts with the vocabulary"):
+        OpenAIGPTTokenizer.from_pretrained(hf_dir, added_tokens_decoder={5: AddedToken("<pad>", special=True)})
+    with pytest.raises(ValueError, match="'<unk>' is id 20"):
+        OpenAIGPTTokenizer.from_pretrained(hf_dir, added_tokens_decoder={30: AddedToken("<unk>", special=True)})
+    with pytest.raises(ValueError, match="two ids: 21 and 22"):
+        OpenAIGPTTokenizer.from_pretrained(hf_dir, added_tokens_decoder={21: "<pad>", 22: "<pad>"})
+    tok = OpenAIGPTTokenizer.from_pretrained(hf_dir, added_tokens_decoder={20: "<unk>", 21: "<pad>"}, pad_token="<pad>")
+    assert tok.pad_token_id == 21 and tok.unk_token_id == 20 and len(tok) == 22

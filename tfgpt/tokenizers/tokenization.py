@@ -211,6 +211,13 @@ class OpenAIGPTTokenizer(ModelInputsMixin):
                                 f"{type(added_tokens_decoder).__name__}")
             for idx, tok in sorted(((_token_id(k), v) for k, v in added_tokens_decoder.items()), key=lambda kv: kv[0]):
                 tok = _added_token(tok, f"added_tokens_decoder[{idx}]")
+                base = self.decoder.get(idx)
+                if (base is not None and base != tok.content) or vocab.get(tok.content, idx) != idx:
+                    raise ValueError(f"added_tokens_decoder[{idx}] = {tok.content!r} conflicts with the vocabulary "
+                                     f"(id {idx} is {base!r}, {tok.content!r} is id {vocab.get(tok.content)})")
+                if tok.content in self._added_tokens_encoder:
+                    raise ValueError(f"added_tokens_decoder gives {tok.content!r} two ids: "
+                                     f"{self._added_tokens_encoder[tok.content]} and {idx}")
                 self._added_tokens_decoder[idx] = tok
                 self._added_tokens_encoder[tok.content] = idx
         given: Dict[str, Union[str, AddedToken]] = {}  # token text -> what was passed (AddedToken keeps its flags)
