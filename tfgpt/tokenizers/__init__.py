@@ -7,5 +7,6 @@ the BasicTokenizer and ftfy + spaCy pre-tokenizers), ``bpe`` (merges and the voc
 (padding, truncation, ``BatchEncoding``) and ``auto`` the ``AutoTokenizer`` entry point.
 """
 
-from tfgpt.tokenizers.tokenization import OpenAIGPTTokenizer  # noqa: F401
-from tfgpt.tokenizers.auto import AutoTokenizer  # noqa: F401,E402
+from tfgpt.tokenizers.auto import AutoTokenizer  # noqa: F401
+from tfgpt.tokenizers.encoding import BatchEncoding  # noqa: F401
+from tfgpt.tokenizers.tokenization import AddedToken, OpenAIGPTTokenizer  # noqa: F401

@@ -48,7 +48,7 @@ from tfgpt.tokenizers.bpe import (
     merges_text,
     word_symbols,
 )
-from tfgpt.tokenizers.encoding import BatchEncoding, ModelInputsMixin  # noqa: F401 - BatchEncoding re-exported
+from tfgpt.tokenizers.encoding import ModelInputsMixin
 from tfgpt.tokenizers.normalization import basic_tokenize, lower_per_character, text_standardize
 
 logger = logging.getLogger(__name__)
