@@ -425,8 +425,20 @@ def test_tokenizer_json_is_a_source_of_vocab_and_merges(tmp_path, gpt_tokenizer)
         assert tok.init_kwargs["tokenizer_file"] == str(d / "tokenizer.json")
         assert tok.encode("Testing the prepare_for_model method.") == PREPARE
         assert tok.bpe_ranks == gpt_tokenizer.bpe_ranks and tok.encoder == gpt_tokenizer.encoder
-    v, m = load_tokenizer_json(str(tmp_path / "fastTrue" / "tokenizer.json"))
-    assert len(v) == 40478 and m[0] == ("t", "h")
+    v, m, added = load_tokenizer_json(str(tmp_path / "fastTrue" / "tokenizer.json"))
+    assert len(v) == 40478 and m[0] == ("t", "h") and added == {}
+    # the file's own added tokens (a fine-tuned vocabulary) are kept
+    d = tmp_path / "fine_tuned"
+    d.mkdir()
+    _tokenizer_json(d / "tokenizer.json", vocab, merges)
+    data = json.loads((d / "tokenizer.json").read_text())
+    data["added_tokens"] = [{"id": 0, "content": "<unk>", "special": True, "normalized": False, "lstrip": False,
+                             "rstrip": False, "single_word": False},
+                            {"id": 40478, "content": "_start_", "special": True, "normalized": False,
+                             "lstrip": False, "rstrip": False, "single_word": False}]
+    (d / "tokenizer.json").write_text(json.dumps(data))
+    tuned = OpenAIGPTTokenizer.from_pretrained(d)
+    assert len(tuned) == 40479 and tuned.encode("_start_ Sequence") == [40478] + SEQUENCE
     bad = tmp_path / "bad"
     bad.mkdir()
     _tokenizer_json(bad / "tokenizer.json", {"a": 0}, [], end_of_word_suffix=None)

@@ -207,10 +207,12 @@ def check_merges(merges: Sequence[Merge], vocab: Mapping[str, int], source: str 
         )
 
 
-def load_tokenizer_json(path: str) -> Tuple[Dict[str, int], List[Merge]]:
-    """(vocabulary, merges) from a fast-tokenizer ``tokenizer.json``: its ``model.vocab`` and ``model.merges``.
+def load_tokenizer_json(path: str) -> Tuple[Dict[str, int], List[Merge], Dict[int, dict]]:
+    """(vocabulary, merges, added tokens) from a fast-tokenizer ``tokenizer.json``.
 
-    Merges are ``"left right"`` strings (tokenizers < 0.20) or ``[left, right]`` pairs (later versions).
+    The vocabulary and merges are its ``model.vocab`` and ``model.merges`` (``"left right"`` strings in
+    tokenizers < 0.20, ``[left, right]`` pairs later); added tokens are ``{id: {"content": ..., ...}}``
+    from its ``added_tokens``.
     """
     data = read_json(path, TOKENIZER_JSON)
     model = data.get("model") if isinstance(data, dict) else None
@@ -233,7 +235,16 @@ def load_tokenizer_json(path: str) -> Tuple[Dict[str, int], List[Merge]]:
         if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(s, str) and s for s in pair)):
             raise ValueError(f"{path}: model.merges[{i}] must be 'left right' or [left, right], got {m!r}")
         merges.append((pair[0], pair[1]))
-    return vocab, merges
+    added_list = data.get("added_tokens") or []
+    if not isinstance(added_list, list):
+        raise ValueError(f"{path}: added_tokens must be a list, got {type(added_list).__name__}")
+    added: Dict[int, dict] = {}
+    for i, token in enumerate(added_list):
+        idx = token.get("id") if isinstance(token, dict) else None
+        if isinstance(idx, bool) or not isinstance(idx, int) or idx < 0:
+            raise ValueError(f"{path}: added_tokens[{i}] needs an integer id >= 0, got {token!r:.80}")
+        added[idx] = {k: v for k, v in token.items() if k != "id"}
+    return vocab, merges, added
 
 
 def find_vocab_files(directory: str) -> Tuple[str, str]:

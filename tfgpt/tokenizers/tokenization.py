@@ -146,7 +146,9 @@ class OpenAIGPTTokenizer(ModelInputsMixin):
         if kwargs:
             raise TypeError(f"OpenAIGPTTokenizer got unsupported argument(s) {sorted(kwargs)}")
         _check_metadata(metadata)
-        vocab, merges = _vocab_and_merges(vocab_file, merges_file, tokenizer_file, vocab, merges)
+        vocab, merges, file_added = _vocab_and_merges(vocab_file, merges_file, tokenizer_file, vocab, merges)
+        if added_tokens_decoder is None and file_added:
+            added_tokens_decoder = file_added  # a tokenizer.json's own added tokens
         self.encoder: Dict[str, int] = vocab
         self.decoder: Dict[int, str] = {v: k for k, v in vocab.items()}
         self.bpe_ranks: Dict[Tuple[str, str], int] = {}
@@ -808,7 +810,7 @@ def _check_metadata(metadata: dict) -> None:
 
 
 def _vocab_and_merges(vocab_file, merges_file, tokenizer_file, vocab, merges):
-    """The vocabulary and merge list from exactly one source: files, a tokenizer.json, or in memory."""
+    """(vocabulary, merges, added tokens) from exactly one source: files, a tokenizer.json, or in memory."""
     for name, path, data in (("vocab", vocab_file, vocab), ("merges", merges_file, merges)):
         if path is not None and data is not None:
             raise ValueError(f"pass either {name}_file or {name}, not both")
@@ -817,9 +819,9 @@ def _vocab_and_merges(vocab_file, merges_file, tokenizer_file, vocab, merges):
                                  ("merges", merges)) if v is not None]
         if others:
             raise ValueError(f"pass either tokenizer_file or {' / '.join(others)}, not both")
-        vocab, merges = load_tokenizer_json(os.fspath(tokenizer_file))
+        vocab, merges, added = load_tokenizer_json(os.fspath(tokenizer_file))
         check_merges(merges, vocab, os.fspath(tokenizer_file))
-        return vocab, merges
+        return vocab, merges, added
     if vocab is None:
         if vocab_file is None:
             raise ValueError("pass vocab_file (a vocab.json path), tokenizer_file (a tokenizer.json path) or vocab "
@@ -843,7 +845,7 @@ def _vocab_and_merges(vocab_file, merges_file, tokenizer_file, vocab, merges):
                                       for x in m):
                 raise ValueError(f"merge {i} must be two non-empty symbols without whitespace, got {m!r}")
     check_merges(merges, vocab, os.fspath(merges_file) if merges_file is not None else "merges")
-    return vocab, merges
+    return vocab, merges, {}
 
 
 def _token_id(key) -> int:
