@@ -2,7 +2,6 @@
 
 import json
 import random
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -11,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tfgpt.tokenizers.trainer import build_vocab, count_words, learn_merges, train_bpe, train_bpe_to_dir
-from tfgpt.tokenizers.tokenization import OpenAIGPTTokenizer, pretokenize
+from tfgpt.tokenizers.normalization import pretokenize
+from tfgpt.tokenizers.tokenization import OpenAIGPTTokenizer
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 CORPUS = SHARED / "data" / "corpus" / "tinyshakespeare.txt"
@@ -20,15 +20,13 @@ CORPUS = SHARED / "data" / "corpus" / "tinyshakespeare.txt"
 @pytest.fixture(scope="module")
 def learned(tmp_path_factory):
     out = tmp_path_factory.mktemp("vocab")
-    start = time.perf_counter()
     tok = train_bpe(CORPUS, num_merges=8000, output_dir=out)
-    return tok, out, time.perf_counter() - start
+    return tok, out
 
 
 @pytest.mark.slow
-def test_8000_merges_on_tinyshakespeare_in_under_a_minute(learned):
-    tok, out, seconds = learned
-    assert seconds < 60
+def test_8000_merges_on_tinyshakespeare(learned):
+    tok, out = learned  # the learning time is measured by benchmarks/bench_tokenizer.py
     assert len(tok.bpe_ranks) == 8000
     assert tok.encoder["<unk>"] == 0 and tok.unk_token_id == 0
     assert sorted(p.name for p in out.iterdir()) == ["merges.txt", "special_tokens_map.json",
@@ -43,7 +41,7 @@ def test_8000_merges_on_tinyshakespeare_in_under_a_minute(learned):
 
 
 def test_learning_is_deterministic(learned, tmp_path):
-    tok, out, _ = learned
+    tok, out = learned
     lines = CORPUS.read_text(encoding="utf-8").splitlines(keepends=True)
     again = train_bpe(texts=lines, num_merges=8000)
     assert again.bpe_ranks == tok.bpe_ranks and again.encoder == tok.encoder
@@ -56,7 +54,7 @@ def test_both_tokenizers_load_the_result(learned):
     from tfgpt.tokenizers.tf_tokenizer import TFOpenAIGPTTokenizer
     import tensorflow as tf
 
-    tok, out, _ = learned
+    tok, out = learned
     loaded = OpenAIGPTTokenizer.from_pretrained(out)
     assert loaded.encoder == tok.encoder and loaded.bpe_ranks == tok.bpe_ranks
     layer = TFOpenAIGPTTokenizer.from_pretrained(out)
@@ -110,7 +108,10 @@ def test_small_corpus_by_hand():
     # ("l", "o") occurs 4 times; then four pairs occur 3 times and the smallest wins each time
     assert merges == [("l", "o"), ("e", "s"), ("es", "t</w>"), ("lo", "w</w>")]
     vocab = build_vocab(counts, merges)
-    assert vocab["<unk>"] == 0 and vocab["lo"] > vocab["w</w>"] and "low</w>" in vocab
+    # unk, the alphabet by frequency (plain, then with </w>), then the merge results in merge order
+    assert vocab == {"<unk>": 0, "w": 1, "e": 2, "l": 3, "o": 4, "s": 5, "t": 6, "n": 7, "d": 8, "i": 9, "r": 10,
+                     "w</w>": 11, "e</w>": 12, "l</w>": 13, "o</w>": 14, "s</w>": 15, "t</w>": 16, "n</w>": 17,
+                     "d</w>": 18, "i</w>": 19, "r</w>": 20, "lo": 21, "es": 22, "est</w>": 23, "low</w>": 24}
     tok = train_bpe(texts=["low low low lower", "newest newest widest"], num_merges=4)
     assert tok.tokenize("low lowest") == ["low</w>", "lo", "w", "est</w>"]
     assert train_bpe(texts=["aaa"], num_merges=5, min_frequency=2).bpe_ranks == {}  # every pair occurs once
@@ -130,12 +131,14 @@ def test_special_tokens_limits_and_errors(tmp_path):
     assert small.tokenize("abca") == ["abc", "a</w>"]
     bad = tmp_path / "latin1.txt"
     bad.write_bytes(b"caf\xe9 caf\xe9 ok\n")
-    assert train_bpe(bad, num_merges=3, min_frequency=1).tokenize("caf ok")  # undecodable bytes replaced
+    latin1 = train_bpe(bad, num_merges=3, min_frequency=1)  # undecodable bytes become U+FFFD, then dropped
+    assert latin1.bpe_ranks == {("a", "f</w>"): 0, ("c", "af</w>"): 1, ("o", "k</w>"): 2}
+    assert latin1.tokenize("caf ok") == ["caf</w>", "ok</w>"]
     with pytest.raises(FileNotFoundError):
         train_bpe(tmp_path / "missing.txt")
     with pytest.raises(ValueError, match="no words"):
         train_bpe(texts=["  \n\t"])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="pass files"):
         train_bpe()
 
 

@@ -36,22 +36,17 @@ from __future__ import annotations
 import functools
 import os
 import unicodedata
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import keras
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from tfgpt.tokenizers.tokenization import (
-    END_OF_WORD,
-    OpenAIGPTTokenizer,
-    bpe_merge,
-    is_cjk_codepoint,
-    is_control,
-    is_punctuation,
-    is_whitespace,
-)
+from tfgpt.tokenizers.bpe import END_OF_WORD, bpe_merge, load_merges, load_vocab, merges_in_rank_order, word_symbols
+from tfgpt.tokenizers.normalization import is_cjk_codepoint, is_control, is_punctuation, is_whitespace
+from tfgpt.tokenizers.tokenization import CLEAN_UP_REPLACEMENTS, OpenAIGPTTokenizer
 
 # Character classes stored in the class table.
 NORMAL, DROP, SPACE, ISO, MARK = 0, 1, 2, 3, 4
@@ -155,7 +150,7 @@ _TABLES_MEMO: Dict[tuple, dict] = {}
 
 def _vocab_tables(tok: OpenAIGPTTokenizer, cache_words: Sequence[str]) -> dict:
     """Merge tables and the word cache for a vocabulary, memoized per (vocabulary, merges, words)."""
-    unk_id = tok._unk_id
+    unk_id = tok.unk_token_id
     key = (tuple(tok.encoder.items()), tuple(sorted(tok.bpe_ranks.items(), key=lambda kv: kv[1])),
            tuple(cache_words), unk_id)
     found = _TABLES_MEMO.get(key)
@@ -169,7 +164,7 @@ def _vocab_tables(tok: OpenAIGPTTokenizer, cache_words: Sequence[str]) -> dict:
     for w in sorted(words):
         if not w or any(c.isspace() for c in w):
             continue
-        ids = [enc.get(p, unk_id) for p in bpe_merge(tuple(w[:-1]) + (w[-1] + END_OF_WORD,), tok.bpe_ranks)]
+        ids = [enc.get(p, unk_id) for p in bpe_merge(word_symbols(w), tok.bpe_ranks)]
         if None in ids:
             continue
         keys.append(w)
@@ -293,15 +288,63 @@ def _interleave_rows(mask: tf.Tensor, rows_true: tf.RaggedTensor, rows_false: tf
     return tf.gather(both, tf.where(mask, idx_true, n_true + idx_false))
 
 
+def _clean_text(value, where: str):
+    """One Python text for the graph: str (lone surrogates dropped, as the Python tokenizer drops them) or bytes."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            value = "".join(c for c in value if not 0xD800 <= ord(c) <= 0xDFFF)
+        return value
+    if isinstance(value, (bytes, np.bytes_)):
+        return bytes(value)
+    raise TypeError(f"inputs{where} must be a string, got {type(value).__name__} {value!r:.40}")
+
+
+def _clean_nested(value, where: str = "", depth: int = 0):
+    if isinstance(value, (list, tuple)):
+        if depth >= 2:
+            raise ValueError(f"inputs{where}: the tokenizer takes a scalar, a vector or a matrix of strings")
+        return [_clean_nested(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value)]
+    return _clean_text(value, where)
+
+
+def string_tensor(inputs) -> tf.Tensor:
+    """``inputs`` as a tf.string tensor; None, numbers, mixed lists and non-string tensors raise naming them."""
+    if isinstance(inputs, (tf.Tensor, tf.Variable)) or tf.is_symbolic_tensor(inputs):
+        if inputs.dtype != tf.string:
+            raise TypeError(f"inputs must be strings, got a tensor of dtype {inputs.dtype.name}")
+        return inputs
+    if isinstance(inputs, tf.RaggedTensor):
+        raise TypeError("inputs must be a dense tensor (or list) of strings, got a RaggedTensor")
+    if isinstance(inputs, np.ndarray):
+        if inputs.dtype.kind not in "USO":
+            raise TypeError(f"inputs must be strings, got a numpy array of dtype {inputs.dtype}")
+        inputs = inputs.tolist()
+    if inputs is None:
+        raise TypeError("inputs must be a string or a list of strings, got None")
+    return tf.constant(_clean_nested(inputs), dtype=tf.string)
+
+
 # ----------------------------------------------------------------------------------------------------
 # The layer
 # ----------------------------------------------------------------------------------------------------
 
-class _ConfigData:
-    """Holds the vocabulary and the Python tokenizer outside Keras' attribute tracking."""
+@dataclass
+class _LayerState:
+    """The layer's configuration, its Python tokenizer and its traced functions.
 
-    def __init__(self, **kwargs):
-        self.__dict__.update(kwargs)
+    Kept in one plain object so that Keras does not wrap and walk the 40k-entry vocabulary and merges.
+    """
+
+    vocabulary: Dict[str, int]
+    merges: List[str]
+    special_tokens: Dict[str, object]
+    added_tokens: List[Dict[str, object]]
+    cache_words: Optional[List[str]]
+    tok: Optional[OpenAIGPTTokenizer] = None
+    tokenize_fn: Optional[Callable] = None  # eager calls go through one traced function
+    detokenize_fns: Dict[Tuple[bool, bool], Callable] = field(default_factory=dict)
 
 
 @keras.saving.register_keras_serializable(package="tfgpt")
@@ -337,25 +380,23 @@ class TFOpenAIGPTTokenizer(keras.layers.Layer):
         cache_words: Optional[Iterable[str]] = None,
         **kwargs,
     ):
-        kwargs.pop("dtype", None)
-        kwargs.pop("trainable", None)
+        dtype, trainable = kwargs.pop("dtype", None), kwargs.pop("trainable", None)
+        if dtype not in (None, "int32", tf.int32):
+            raise ValueError(f"dtype={dtype!r}: the tokenizer outputs int32 ids")
+        if trainable not in (None, False):
+            raise ValueError(f"trainable={trainable!r}: the tokenizer has no trainable weights")
         super().__init__(dtype="int32", trainable=False, **kwargs)
         self._convert_input_args = False
         self._allow_non_tensor_positional_args = True
 
         if isinstance(vocabulary, (str, os.PathLike)):
-            from tfgpt.tokenizers.tokenization import load_vocab
-
             vocabulary = load_vocab(os.fspath(vocabulary))
         if isinstance(merges, (str, os.PathLike)):
-            from tfgpt.tokenizers.tokenization import load_merges
-
             merges = load_merges(os.fspath(merges))
         merges = [tuple(m.split()) if isinstance(m, str) else tuple(m) for m in merges]
         special_tokens = dict(special_tokens or {})
         added_tokens = [dict(t) for t in (added_tokens or [])]
-        # Plain holder: Keras would otherwise wrap and walk the 40k-entry dict and list.
-        self._data = _ConfigData(
+        self._data = _LayerState(
             vocabulary=dict(vocabulary),
             merges=[f"{a} {b}" for a, b in merges],
             special_tokens=special_tokens,
@@ -374,7 +415,6 @@ class TFOpenAIGPTTokenizer(keras.layers.Layer):
         self._data.tok = tok
         with tf.init_scope():
             self._build_tables(tok)
-        self._data.tokenize_fn = None  # eager calls go through one traced function (kept out of tracking)
 
     vocabulary = property(lambda self: self._data.vocabulary)
     merges = property(lambda self: self._data.merges)
@@ -394,7 +434,7 @@ class TFOpenAIGPTTokenizer(keras.layers.Layer):
                           "BasicTokenizer pre-tokenization, so ids can differ", stacklevel=2)
         special = {k: v for k, v in tokenizer.special_tokens_map.items() if k != "unk_token"}
         added = [{"id": i, **t.to_dict()} for i, t in sorted(tokenizer.added_tokens_decoder.items())]
-        merges = [f"{a} {b}" for (a, b), _ in sorted(tokenizer.bpe_ranks.items(), key=lambda kv: kv[1])]
+        merges = [f"{a} {b}" for a, b in merges_in_rank_order(tokenizer.bpe_ranks)]
         kwargs.setdefault("clean_up_tokenization_spaces", tokenizer.clean_up_tokenization_spaces)
         return cls(vocabulary=tokenizer.encoder, merges=merges, unk_token=tokenizer.unk_token,
                    special_tokens=special, added_tokens=added, **kwargs)
@@ -443,7 +483,7 @@ class TFOpenAIGPTTokenizer(keras.layers.Layer):
         self._unk_sym = int(tables["unk_sym"])
         self._key_m = int(tables["m"])
         self._monotone = bool(tables["monotone"])
-        self._unk_id = tok._unk_id
+        self._unk_id = tok.unk_token_id
         self.rank_table = _int_table(tables["pair_keys"], tables["pair_ranks"], int(_INF))
         self._result_ids = tf.constant(tables["result_ids"])
         self.cross_table = _int_table(tables["cross"], np.ones(len(tables["cross"]), np.int64), 0)
@@ -458,24 +498,25 @@ class TFOpenAIGPTTokenizer(keras.layers.Layer):
                                            np.asarray([i for _, i in final_chars], np.int64), self._unk_sym)
 
         # word -> ids cache: whole words of the vocabulary plus the user's words
-        markers = [chr(_MARKER + k) for k in range(len(tok._split_tokens))]
+        split_tokens = tok.split_tokens
+        added = tok.added_tokens_encoder
+        markers = [chr(_MARKER + k) for k in range(len(split_tokens))]
         cache_keys = tables["cache_keys"] + markers
         values = np.concatenate([tables["cache_values"],
-                                 np.asarray([tok._added_tokens_encoder[t] for t in tok._split_tokens], np.int64)])
+                                 np.asarray([added[t] for t in split_tokens], np.int64)])
         splits = np.concatenate([tables["cache_splits"], tables["cache_splits"][-1] + 1 + np.arange(len(markers))])
         self.cache_table = _str_table(cache_keys, list(range(len(cache_keys))))
         self._cache_values = tf.constant(values.astype(np.int64))
         self._cache_splits = tf.constant(splits.astype(np.int64))
 
         # added / special tokens
-        added = tok._added_tokens_encoder
-        self._added_tokens_list = list(tok._split_tokens)
+        self._added_tokens_list = split_tokens
         if len(self._added_tokens_list) > 0xFFFD:
             raise ValueError("the graph tokenizer supports at most 65533 added tokens")
         self.added_table = _str_table(self._added_tokens_list, list(range(len(self._added_tokens_list))))
         self._split_pattern = _re2_alternation(self._added_tokens_list) if self._added_tokens_list else None
         self._split_first_chars = sorted({ord(t[0]) for t in self._added_tokens_list})
-        protect = tok._protected_tokens if tok._protect_re is not None else []
+        protect = tok.lowercase_protected_tokens
         self._protect_pattern = _re2_alternation(protect) if protect else None
         self._protect_first_chars = sorted({ord(t[0]) for t in protect})
         self.protect_table = _str_table(protect, list(range(len(protect))))
@@ -486,18 +527,17 @@ class TFOpenAIGPTTokenizer(keras.layers.Layer):
                                      if chr(cp) not in used), 1)
 
         # detokenizer tables: id -> token string, skip (special) and legacy flags
-        size = max(list(enc.values()) + list(tok._added_tokens_decoder.keys())) + 1
+        added_decoder = tok.added_tokens_decoder
+        size = max(list(enc.values()) + list(added_decoder)) + 1
         unk_text = tok.unk_token if tok.unk_token is not None else ""
         strings = [unk_text] * size
         for t, i in enc.items():
             strings[i] = t
-        for i, t in tok._added_tokens_decoder.items():
+        for i, t in added_decoder.items():
             strings[i] = t.content
         specials = set(tok.all_special_tokens)
         special_ids = set(i for i in tok.all_special_ids if i is not None)
-        legacy = (set(added) - specials) | {
-            t for t in tok.additional_special_tokens if (tok.convert_tokens_to_ids(t) or 0) >= tok.vocab_size
-        }
+        legacy = tok.legacy_added_tokens
         self._id_strings = tf.constant([s.encode("utf-8") for s in strings + [unk_text]])
         self._id_skip = tf.constant([i in special_ids or s in specials for i, s in enumerate(strings)]
                                     + [unk_text in specials])
@@ -738,7 +778,7 @@ class TFOpenAIGPTTokenizer(keras.layers.Layer):
     @tf.autograph.experimental.do_not_convert
     def tokenize(self, inputs) -> tf.RaggedTensor:
         """Token ids: ``[B]`` strings -> ragged int32 ``[B, None]``; a scalar string -> int32 ``[None]``."""
-        x = tf.convert_to_tensor(inputs, dtype=tf.string)
+        x = string_tensor(inputs)
         rank = x.shape.rank
         if rank is None:
             raise ValueError("the tokenizer needs inputs of known rank (a scalar or a vector of strings)")
@@ -788,7 +828,7 @@ class TFOpenAIGPTTokenizer(keras.layers.Layer):
         splits = tf.cast(rag.row_splits, tf.int64)
         if tf.executing_eagerly():
             key = (bool(skip_special_tokens), bool(clean_up_tokenization_spaces))
-            fns = self._data.__dict__.setdefault("detokenize_fns", {})
+            fns = self._data.detokenize_fns
             if key not in fns:
                 fns[key] = tf.function(
                     lambda v, s: self._detokenize_flat(v, s, *key), autograph=False,
@@ -814,8 +854,7 @@ class TFOpenAIGPTTokenizer(keras.layers.Layer):
         else:
             text = self._join_with_added(tokens, rowids, tf.gather(self._id_legacy, idx), nrows)
         if clean_up_tokenization_spaces:
-            for old, new in ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"),
-                             (" 'm", "'m"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re")):
+            for old, new in CLEAN_UP_REPLACEMENTS:
                 text = tf.strings.regex_replace(text, _re2_escape(old), new.replace("\\", "\\\\"))
         return text
 

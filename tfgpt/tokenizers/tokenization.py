@@ -6,18 +6,10 @@ Pipeline (the same as transformers 4.57):
    no final-sigma context), except where a special token (or a normalized added token) occurs verbatim.
 2. The lowered text is split on added/special tokens (longest match at the earliest position); those
    pieces map straight to their ids.
-3. Every other piece is pre-tokenized. With ``ftfy`` and ``spaCy`` both importable (and
-   ``pretokenizer="auto"``), as OpenAI did: ``spaCy(text_standardize(ftfy.fix_text(piece)))``, tokens
-   lowercased. Otherwise BERT's ``BasicTokenizer(do_lower_case=True)``: drop NUL, U+FFFD and every
-   ``C*`` character except tab/CR/LF, map whitespace (tab, CR, LF, space, ``Zs``) to a space, put
-   spaces around CJK ideographs, split on whitespace (``str.split``, which also splits on U+2028 and
-   U+2029), lowercase, NFD, drop ``Mn`` marks, split off punctuation (``P*`` categories and all ASCII
-   symbols). HF 4.57 computes an NFC copy of the text but tokenizes the un-normalized text; since NFD
-   follows, the result is the same either way (checked for every code point).
-4. Each word is BPE-encoded with the merge ranks (``word[-1] + "</w>"`` marks the word end; the
-   lowest-ranked pair present is merged everywhere, left to right, until no ranked pair is left).
-   Results are cached. Words longer than 64 characters use an equivalent heap-based merge so that a
-   very long word costs O(n log n) instead of O(n^2).
+3. Every other piece is pre-tokenized (:mod:`tfgpt.tokenizers.normalization`): with ``ftfy`` and
+   ``spaCy`` both importable (and ``pretokenizer="auto"``) as OpenAI did, otherwise with BERT's
+   BasicTokenizer.
+4. Each word is BPE-encoded with the merge ranks (:mod:`tfgpt.tokenizers.bpe`). Results are cached.
 
 Policies (where HF has no error or an unhelpful one):
 
@@ -28,354 +20,52 @@ Policies (where HF has no error or an unhelpful one):
   (and are dropped with ``skip_special_tokens=True``); without an unknown token they read as "".
 * Bytes input is decoded as UTF-8 with ``errors="replace"``; the U+FFFD characters this produces are
   dropped by the pre-tokenizer, like any U+FFFD in the text.
-* Vocabulary files that are missing, not UTF-8, not valid JSON, map tokens to non-integer or
-  duplicate ids, or merges lines that do not hold exactly two symbols, or merges whose symbols or
-  result are not in the vocabulary: ``FileNotFoundError`` / ``ValueError`` naming the file and line.
-* merges.txt: a first line starting with ``#`` is a header and skipped, empty lines are ignored, and
-  a duplicated merge keeps its last rank (as HF does).
 """
 
 from __future__ import annotations
 
-import functools
-import heapq
-import json
 import logging
+import math
 import os
 import re
-import tempfile
-import unicodedata
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
+from tfgpt.io import atomic_write_json, atomic_write_text, read_json
+from tfgpt.tokenizers import normalization
+from tfgpt.tokenizers.bpe import (
+    END_OF_WORD,
+    TOKENIZER_JSON,
+    VOCAB_FILES_NAMES,
+    bpe_merge,
+    check_merges,
+    check_vocab,
+    find_vocab_files,
+    load_merges,
+    load_tokenizer_json,
+    load_vocab,
+    merges_in_rank_order,
+    merges_text,
+    word_symbols,
+)
+from tfgpt.tokenizers.encoding import ModelInputsMixin
+from tfgpt.tokenizers.normalization import basic_tokenize, lower_per_character, text_standardize
+
 logger = logging.getLogger(__name__)
 
-VOCAB_FILES_NAMES = {"vocab_file": "vocab.json", "merges_file": "merges.txt"}
-OPENAI_VOCAB_FILES = ("encoder_bpe_40000.json", "vocab_40000.bpe")
 SPECIAL_TOKENS_ATTRIBUTES = (
     "bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token",
 )
-END_OF_WORD = "</w>"
-_LONG_WORD = 64          # words longer than this use the heap-based BPE
+# decode's optional clean-up (HF's clean_up_tokenization): (old, new) replacements, in order.
+CLEAN_UP_REPLACEMENTS = (
+    (" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"), (" 'm", "'m"),
+    (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"),
+)
+# the files from_pretrained reads (and downloads from the hub)
+TOKENIZER_FILE_PATTERNS = ("vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json",
+                           "added_tokens.json", "encoder_bpe_*.json", "vocab_*.bpe", TOKENIZER_JSON)
 _CACHE_MAX_WORD = 128    # longer words are not cached
 _CACHE_MAX_SIZE = 1_000_000
-
-
-# ----------------------------------------------------------------------------------------------------
-# Character classes (BERT BasicTokenizer semantics)
-# ----------------------------------------------------------------------------------------------------
-
-def is_control(char: str) -> bool:
-    """Tab, CR and LF count as whitespace; every other ``C*`` character is a control."""
-    if char in "\t\n\r":
-        return False
-    return unicodedata.category(char).startswith("C")
-
-
-def is_whitespace(char: str) -> bool:
-    """Space, tab, CR, LF and the ``Zs`` category."""
-    if char in " \t\n\r":
-        return True
-    return unicodedata.category(char) == "Zs"
-
-
-def is_punctuation(char: str) -> bool:
-    """All non-alphanumeric ASCII plus the Unicode ``P*`` categories."""
-    cp = ord(char)
-    if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
-        return True
-    return unicodedata.category(char).startswith("P")
-
-
-def is_cjk_codepoint(cp: int) -> bool:
-    """The CJK ideograph blocks that BERT surrounds with spaces."""
-    return (
-        0x4E00 <= cp <= 0x9FFF
-        or 0x3400 <= cp <= 0x4DBF
-        or 0x20000 <= cp <= 0x2A6DF
-        or 0x2A700 <= cp <= 0x2B73F
-        or 0x2B740 <= cp <= 0x2B81F
-        or 0x2B820 <= cp <= 0x2CEAF
-        or 0xF900 <= cp <= 0xFAFF
-        or 0x2F800 <= cp <= 0x2FA1F
-    )
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _clean_char(char: str) -> str:
-    """One character after BERT's clean-up and CJK spacing: "", " ", " c " or the character."""
-    cp = ord(char)
-    if cp == 0 or cp == 0xFFFD or is_control(char):
-        return ""
-    if is_whitespace(char):
-        return " "
-    if is_cjk_codepoint(cp):
-        return " " + char + " "
-    return char
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _is_mark(char: str) -> bool:
-    return unicodedata.category(char) == "Mn"
-
-
-_is_punct_cached = functools.lru_cache(maxsize=1 << 16)(is_punctuation)
-
-# ASCII fast path: control characters are deleted, the rest is split into runs of letters/digits and
-# single punctuation characters.
-_ASCII_CONTROL_DELETE = {cp: None for cp in list(range(0, 9)) + [11, 12] + list(range(14, 32)) + [127]}
-_ASCII_WORD_RE = re.compile(r"[^\s!-/:-@\[-`{-~]+|[!-/:-@\[-`{-~]")
-
-
-def lower_per_character(text: str) -> str:
-    """``str.lower`` applied to each character on its own (no final-sigma context), as HF does."""
-    if "\u03a3" in text:
-        text = text.replace("\u03a3", "\u03c3")
-    return text.lower()
-
-
-def basic_tokenize(text: str) -> List[str]:
-    """BERT ``BasicTokenizer(do_lower_case=True).tokenize`` (HF 4.57 semantics), with an ASCII fast path."""
-    if text.isascii():
-        return _ASCII_WORD_RE.findall(text.translate(_ASCII_CONTROL_DELETE).lower())
-    cleaned = "".join(map(_clean_char, text))
-    split_tokens: List[str] = []
-    for token in cleaned.split():
-        token = token.lower()
-        token = unicodedata.normalize("NFD", token)
-        if not token.isascii():
-            token = "".join(c for c in token if not _is_mark(c))
-        # split off punctuation
-        start = 0
-        for i, c in enumerate(token):
-            if _is_punct_cached(c):
-                if start < i:
-                    split_tokens.append(token[start:i])
-                split_tokens.append(c)
-                start = i + 1
-        if start < len(token):
-            split_tokens.append(token[start:])
-    if any(not t.isascii() for t in split_tokens):
-        return " ".join(split_tokens).split()
-    return split_tokens
-
-
-def text_standardize(text: str) -> str:
-    """OpenAI's clean-up before spaCy: dashes, ellipsis, spacing around symbols, whitespace."""
-    text = text.replace("\u2014", "-").replace("\u2013", "-").replace("\u2015", "-")
-    text = text.replace("\u2026", "...").replace("\u00b4", "'")
-    text = re.sub(r"""(-+|~+|!+|"+|;+|\?+|\++|,+|\)+|\(+|\\+|\/+|\*+|\[+|\]+|}+|{+|\|+|_+)""", r" \1 ", text)
-    text = re.sub(r"\s*\n\s*", " \n ", text)
-    text = re.sub(r"[^\S\n]+", " ", text)
-    return text.strip()
-
-
-def _load_spacy_ftfy():
-    """(spaCy English tokenizer, ftfy.fix_text) when both are importable, else None."""
-    try:
-        import ftfy  # type: ignore
-        from spacy.lang.en import English  # type: ignore
-    except ImportError:
-        return None
-    return English().tokenizer, ftfy.fix_text
-
-
-def pretokenize(text: str) -> List[str]:
-    """Words of ``text`` exactly as the BasicTokenizer path sees them (per-character lowercase first)."""
-    return basic_tokenize(lower_per_character(text))
-
-
-# ----------------------------------------------------------------------------------------------------
-# BPE
-# ----------------------------------------------------------------------------------------------------
-
-def merge_pair(symbols: Sequence[str], first: str, second: str, start: int = 0) -> List[str]:
-    """``symbols`` with every non-overlapping ``(first, second)`` from ``start`` on merged, left to
-    right (the caller knows there is none before ``start``)."""
-    out = list(symbols[:start])
-    merged = first + second
-    i, n = start, len(symbols)
-    while i < n:
-        if i < n - 1 and symbols[i] == first and symbols[i + 1] == second:
-            out.append(merged)
-            i += 2
-        else:
-            out.append(symbols[i])
-            i += 1
-    return out
-
-
-def bpe_merge(word: Tuple[str, ...], ranks: Dict[Tuple[str, str], int]) -> Tuple[str, ...]:
-    """HF's merge loop: merge every occurrence of the lowest-ranked pair, left to right, until none."""
-    n = len(word)
-    if n < 2:
-        return tuple(word)
-    if n > _LONG_WORD:
-        return _bpe_merge_heap(word, ranks)
-    get = ranks.get
-    symbols = list(word)
-    while True:
-        best, best_rank = -1, None
-        for i in range(len(symbols) - 1):
-            r = get((symbols[i], symbols[i + 1]))
-            if r is not None and (best_rank is None or r < best_rank):
-                best, best_rank = i, r
-        if best < 0:
-            break
-        symbols = merge_pair(symbols, symbols[best], symbols[best + 1], start=best)
-        if len(symbols) == 1:
-            break
-    return tuple(symbols)
-
-
-def _bpe_merge_heap(word: Sequence[str], ranks: Dict[Tuple[str, str], int]) -> Tuple[str, ...]:
-    """Same result as :func:`bpe_merge` in O(n log n): rounds of one rank, occurrences left to right.
-
-    A round pops every queued occurrence of the lowest rank, skips stale ones (a symbol already merged
-    or changed) and merges the rest in position order, which is HF's left-to-right, non-overlapping
-    scan. Pairs created by a merge can never be the pair of the current round, so they wait for a
-    later round, exactly as in HF's loop.
-    """
-    sym = list(word)
-    n = len(sym)
-    nxt = list(range(1, n + 1))
-    prv = list(range(-1, n - 1))
-    alive = [True] * n
-    heap = []
-    for i in range(n - 1):
-        r = ranks.get((sym[i], sym[i + 1]))
-        if r is not None:
-            heap.append((r, i))
-    heapq.heapify(heap)
-    while heap:
-        rank = heap[0][0]
-        batch = []
-        while heap and heap[0][0] == rank:
-            batch.append(heapq.heappop(heap)[1])
-        batch.sort()
-        for p in batch:
-            if not alive[p]:
-                continue
-            q = nxt[p]
-            if q >= n or ranks.get((sym[p], sym[q])) != rank:
-                continue
-            sym[p] = sym[p] + sym[q]
-            alive[q] = False
-            nq = nxt[q]
-            nxt[p] = nq
-            if nq < n:
-                prv[nq] = p
-                r = ranks.get((sym[p], sym[nq]))
-                if r is not None:
-                    heapq.heappush(heap, (r, p))
-            pp = prv[p]
-            if pp >= 0:
-                r = ranks.get((sym[pp], sym[p]))
-                if r is not None:
-                    heapq.heappush(heap, (r, pp))
-    return tuple(s for s, a in zip(sym, alive) if a)
-
-
-# ----------------------------------------------------------------------------------------------------
-# Vocabulary files
-# ----------------------------------------------------------------------------------------------------
-
-def _read_text(path: str) -> str:
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"vocabulary file not found: {path}") from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{path} is not valid UTF-8 (byte {e.start}: {data[e.start:e.start + 4]!r})") from None
-
-
-def load_vocab(path: str) -> Dict[str, int]:
-    """Read a JSON token -> id map and check it: a JSON object of string keys and unique int ids >= 0."""
-    text = _read_text(path)
-    try:
-        vocab = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is not valid JSON: {e}") from None
-    if not isinstance(vocab, dict) or not vocab:
-        raise ValueError(f"{path} must hold a non-empty JSON object mapping tokens to ids")
-    seen: Dict[int, str] = {}
-    for token, idx in vocab.items():
-        if isinstance(idx, bool) or not isinstance(idx, int) or idx < 0:
-            raise ValueError(f"{path}: token {token!r} has id {idx!r}; ids must be integers >= 0")
-        if idx in seen:
-            raise ValueError(f"{path}: id {idx} is given to both {seen[idx]!r} and {token!r}")
-        seen[idx] = token
-    return vocab
-
-
-def parse_merges(text: str, source: str = "merges") -> List[Tuple[str, str]]:
-    """Parse merges text: optional ``#`` header line, then one ``left right`` pair per line."""
-    lines = text.split("\n")
-    merges = []
-    for lineno, line in enumerate(lines, start=1):
-        if lineno == 1 and line.startswith("#"):
-            continue
-        if line.endswith("\r"):
-            line = line[:-1]
-        if not line.strip():
-            continue
-        parts = line.split()
-        if len(parts) != 2:
-            raise ValueError(f"{source}, line {lineno}: expected two symbols separated by a space, got {line!r}")
-        merges.append((parts[0], parts[1]))
-    return merges
-
-
-def load_merges(path: str) -> List[Tuple[str, str]]:
-    return parse_merges(_read_text(path), path)
-
-
-def check_merges(merges: Sequence[Tuple[str, str]], vocab: Dict[str, int], source: str = "merges") -> None:
-    """Every merge's two symbols and its result must be vocabulary tokens."""
-    bad = [(i, a, b) for i, (a, b) in enumerate(merges) if a not in vocab or b not in vocab or a + b not in vocab]
-    if bad:
-        shown = ", ".join(f"rank {i}: {a!r} + {b!r}" for i, a, b in bad[:5])
-        raise ValueError(
-            f"{source}: {len(bad)} merge(s) use symbols or produce tokens that are not in the vocabulary "
-            f"({shown}{', ...' if len(bad) > 5 else ''})"
-        )
-
-
-def find_vocab_files(directory: str) -> Tuple[str, str]:
-    """(vocab path, merges path) in a folder: HF names first, then OpenAI's release names."""
-    candidates = [VOCAB_FILES_NAMES["vocab_file"], OPENAI_VOCAB_FILES[0]]
-    merges_candidates = [VOCAB_FILES_NAMES["merges_file"], OPENAI_VOCAB_FILES[1]]
-    try:
-        names = set(os.listdir(directory))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"no such folder: {directory!r}") from None
-    vocab = next((c for c in candidates if c in names), None)
-    if vocab is None:
-        vocab = next((n for n in sorted(names) if re.fullmatch(r"encoder_bpe_\d+\.json", n)), None)
-    merges = next((c for c in merges_candidates if c in names), None)
-    if merges is None:
-        merges = next((n for n in sorted(names) if re.fullmatch(r"vocab_\d+\.bpe", n)), None)
-    missing = [what for what, f in (("vocab.json (or encoder_bpe_40000.json)", vocab),
-                                     ("merges.txt (or vocab_40000.bpe)", merges)) if f is None]
-    if missing:
-        raise FileNotFoundError(f"{directory!r} has no {' and no '.join(missing)}; found: {sorted(names)}")
-    return os.path.join(directory, vocab), os.path.join(directory, merges)
-
-
-def _atomic_write(path: str, text: str) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -401,42 +91,31 @@ class AddedToken:
                 "rstrip": self.rstrip, "single_word": self.single_word, "special": self.special}
 
 
-class BatchEncoding(dict):
-    """``dict`` of model inputs that also allows attribute access (``enc.input_ids``)."""
-
-    def __getattr__(self, item):
-        try:
-            return self[item]
-        except KeyError:
-            raise AttributeError(item) from None
-
-    def __getstate__(self):
-        return dict(self)
-
-    def __setstate__(self, state):
-        self.update(state)
-
-
 def _regex_alternation(tokens: Iterable[str]) -> str:
     return "|".join(re.escape(t) for t in tokens)
 
 
-class OpenAIGPTTokenizer:
+class OpenAIGPTTokenizer(ModelInputsMixin):
     """GPT-1 BPE tokenizer with Hugging Face's API and ids.
 
     Args:
         vocab_file, merges_file: paths (HF ``vocab.json``/``merges.txt`` or OpenAI's files).
+        unk_token: the unknown token (``"<unk>"``, id 0 in GPT-1).
         vocab, merges: the same data in memory (``dict`` token -> id, list of ``(left, right)``),
             instead of files.
-        unk_token: the unknown token (``"<unk>"``, id 0 in GPT-1).
+        tokenizer_file: a fast-tokenizer ``tokenizer.json`` to read the vocabulary and merges from,
+            instead of files.
         pretokenizer: ``"auto"`` (spaCy + ftfy when both are importable, as HF), ``"basic"`` (always
             BERT's BasicTokenizer) or ``"spacy"`` (require spaCy + ftfy).
         padding_side, truncation_side: ``"right"`` or ``"left"``.
         model_max_length: used by ``truncation=True`` / ``padding="max_length"`` without ``max_length``.
         clean_up_tokenization_spaces: default of ``decode``'s clean-up (``False``, as HF's openai-gpt).
+        split_special_tokens: default of ``tokenize``'s option to treat added tokens as plain text.
         added_tokens_decoder: ``{id: AddedToken or dict}`` restored from a saved tokenizer.
-        **kwargs: other special tokens (``bos_token``, ``pad_token``, ``cls_token``, ...,
-            ``additional_special_tokens``).
+        verbose: log HF's warnings (long sequences, deprecated options).
+        **kwargs: special tokens (``bos_token``, ``pad_token``, ``cls_token``, ...,
+            ``additional_special_tokens``), ``do_lower_case=True`` (it always lowercases), and the
+            metadata HF stores (``name_or_path``, ``tokenizer_class``); anything else raises ``TypeError``.
     """
 
     vocab_files_names = VOCAB_FILES_NAMES
@@ -446,35 +125,30 @@ class OpenAIGPTTokenizer:
         self,
         vocab_file: Optional[str] = None,
         merges_file: Optional[str] = None,
-        unk_token: str = "<unk>",
+        unk_token: Optional[Union[str, AddedToken]] = "<unk>",
         *,
         vocab: Optional[Dict[str, int]] = None,
         merges: Optional[Sequence[Tuple[str, str]]] = None,
+        tokenizer_file: Optional[str] = None,
         pretokenizer: str = "auto",
         padding_side: str = "right",
         truncation_side: str = "right",
         model_max_length: int = 512,
         clean_up_tokenization_spaces: bool = False,
+        split_special_tokens: bool = False,
         added_tokens_decoder: Optional[Dict[int, Union[AddedToken, dict, str]]] = None,
+        verbose: bool = True,
         **kwargs,
     ):
-        if vocab is None:
-            if vocab_file is None:
-                raise ValueError("pass vocab_file (a vocab.json path) or vocab (a token -> id dict)")
-            vocab = load_vocab(vocab_file)
-        else:
-            vocab = dict(vocab)
-        if merges is None:
-            if merges_file is None:
-                raise ValueError("pass merges_file (a merges.txt path) or merges (a list of pairs)")
-            merges = load_merges(merges_file)
-        else:
-            merges = [tuple(m.split()) if isinstance(m, str) else tuple(m) for m in merges]
-            for i, m in enumerate(merges):
-                if len(m) != 2 or not all(isinstance(x, str) and x and len(x.split()) == 1 and x.split()[0] == x
-                                          for x in m):
-                    raise ValueError(f"merge {i} must be two non-empty symbols without whitespace, got {m!r}")
-        check_merges(merges, vocab, merges_file or "merges")
+        special_kwargs = {k: kwargs.pop(k) for k in list(kwargs)
+                          if k in SPECIAL_TOKENS_ATTRIBUTES or k == "additional_special_tokens"}
+        metadata = {k: kwargs.pop(k) for k in list(kwargs) if k in _INIT_METADATA}
+        if kwargs:
+            raise TypeError(f"OpenAIGPTTokenizer got unsupported argument(s) {sorted(kwargs)}")
+        _check_metadata(metadata)
+        vocab, merges, file_added = _vocab_and_merges(vocab_file, merges_file, tokenizer_file, vocab, merges)
+        if added_tokens_decoder is None and file_added:
+            added_tokens_decoder = file_added  # a tokenizer.json's own added tokens
         self.encoder: Dict[str, int] = vocab
         self.decoder: Dict[int, str] = {v: k for k, v in vocab.items()}
         self.bpe_ranks: Dict[Tuple[str, str], int] = {}
@@ -488,7 +162,7 @@ class OpenAIGPTTokenizer:
         if pretokenizer not in ("auto", "basic", "spacy"):
             raise ValueError(f"pretokenizer must be 'auto', 'basic' or 'spacy', got {pretokenizer!r}")
         self.pretokenizer = pretokenizer
-        loaded = None if pretokenizer == "basic" else _load_spacy_ftfy()
+        loaded = None if pretokenizer == "basic" else normalization.load_spacy_ftfy()
         if loaded is None and pretokenizer == "spacy":
             raise ImportError("pretokenizer='spacy' needs both spacy and ftfy installed")
         if loaded is None:
@@ -496,102 +170,136 @@ class OpenAIGPTTokenizer:
         else:
             self.nlp, self.fix_text = loaded
 
+        if padding_side not in ("right", "left"):
+            raise ValueError(f"Padding side should be selected between 'right' and 'left', current value: "
+                             f"{padding_side!r} (padding_side)")
+        if truncation_side not in ("right", "left"):
+            raise ValueError(f"Truncation side should be selected between 'right' and 'left', current value: "
+                             f"{truncation_side!r} (truncation_side)")
+        if (isinstance(model_max_length, bool) or not isinstance(model_max_length, (int, float))
+                or not math.isfinite(model_max_length) or model_max_length < 0):
+            raise ValueError(f"model_max_length must be a finite number >= 0, got {model_max_length!r}")
+        for name, flag in (("clean_up_tokenization_spaces", clean_up_tokenization_spaces),
+                           ("split_special_tokens", split_special_tokens), ("verbose", verbose)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name} must be True or False, got {flag!r}")
         self.padding_side = padding_side
         self.truncation_side = truncation_side
-        self.model_max_length = model_max_length
+        self.model_max_length = int(model_max_length) if model_max_length == int(model_max_length) else model_max_length
         self.clean_up_tokenization_spaces = clean_up_tokenization_spaces
-        self.init_kwargs = {"unk_token": unk_token, **kwargs}
+        self.split_special_tokens = split_special_tokens
+        self.verbose = verbose
+        self.deprecation_warnings: Dict[str, bool] = {}
+        self.name_or_path = metadata.get("name_or_path", "")
+        if metadata.get("model_input_names") is not None:
+            self.model_input_names = list(metadata["model_input_names"])
+        self.init_inputs = ()
+        self.init_kwargs = {
+            "vocab_file": vocab_file, "merges_file": merges_file, "unk_token": unk_token, "vocab": vocab if
+            vocab_file is None and tokenizer_file is None else None, "merges": merges if merges_file is None and
+            tokenizer_file is None else None, "tokenizer_file": tokenizer_file, "pretokenizer": pretokenizer,
+            "padding_side": padding_side, "truncation_side": truncation_side, "model_max_length": model_max_length,
+            "clean_up_tokenization_spaces": clean_up_tokenization_spaces, "split_special_tokens": split_special_tokens,
+            "added_tokens_decoder": added_tokens_decoder, "verbose": verbose, **special_kwargs, **metadata,
+        }
 
         self._special_tokens_map: Dict[str, Union[str, List[str], None]] = {a: None for a in SPECIAL_TOKENS_ATTRIBUTES}
         self._special_tokens_map["additional_special_tokens"] = []
         self._added_tokens_decoder: Dict[int, AddedToken] = {}
         self._added_tokens_encoder: Dict[str, int] = {}
         if added_tokens_decoder:
-            for idx, tok in sorted(((int(k), v) for k, v in added_tokens_decoder.items()), key=lambda kv: kv[0]):
-                if isinstance(tok, dict):
-                    tok = AddedToken(**{k: v for k, v in tok.items() if k in AddedToken.__dataclass_fields__})
-                elif isinstance(tok, str):
-                    tok = AddedToken(tok, special=True, normalized=False)
+            if not isinstance(added_tokens_decoder, dict):
+                raise TypeError("added_tokens_decoder must be a dict {id: AddedToken or dict}, got "
+                                f"{type(added_tokens_decoder).__name__}")
+            for idx, tok in sorted(((_token_id(k), v) for k, v in added_tokens_decoder.items()), key=lambda kv: kv[0]):
+                tok = _added_token(tok, f"added_tokens_decoder[{idx}]")
+                base = self.decoder.get(idx)
+                if (base is not None and base != tok.content) or vocab.get(tok.content, idx) != idx:
+                    raise ValueError(f"added_tokens_decoder[{idx}] = {tok.content!r} conflicts with the vocabulary "
+                                     f"(id {idx} is {base!r}, {tok.content!r} is id {vocab.get(tok.content)})")
+                if tok.content in self._added_tokens_encoder:
+                    raise ValueError(f"added_tokens_decoder gives {tok.content!r} two ids: "
+                                     f"{self._added_tokens_encoder[tok.content]} and {idx}")
                 self._added_tokens_decoder[idx] = tok
                 self._added_tokens_encoder[tok.content] = idx
-        self._special_tokens_map["unk_token"] = str(unk_token) if unk_token is not None else None
-        for attr in SPECIAL_TOKENS_ATTRIBUTES:
-            if attr in kwargs and kwargs[attr] is not None:
-                self._special_tokens_map[attr] = str(kwargs.pop(attr))
-        extra = kwargs.pop("additional_special_tokens", None) or []
-        self._special_tokens_map["additional_special_tokens"] = [str(t) for t in extra]
-        for key in list(kwargs):
-            if key in ("tokenizer_class", "name_or_path", "errors", "do_lower_case", "model_input_names",
-                       "split_special_tokens", "extra_special_tokens", "auto_map", "processor_class"):
-                kwargs.pop(key)
-        if kwargs:
-            logger.info("ignoring tokenizer arguments %s", sorted(kwargs))
-        # Register special tokens as added tokens (those already in the vocabulary keep their id).
-        self._add_tokens([t for t in self.all_special_tokens if t not in self._added_tokens_encoder],
+        given: Dict[str, Union[str, AddedToken]] = {}  # token text -> what was passed (AddedToken keeps its flags)
+        for attr, value in [("unk_token", unk_token)] + [(k, v) for k, v in special_kwargs.items()
+                                                          if k != "additional_special_tokens"]:
+            if value is not None:
+                value = _special_value(value, attr)
+                self._special_tokens_map[attr] = str(value)
+                given.setdefault(str(value), value)
+        extra = special_kwargs.get("additional_special_tokens")
+        if extra is not None:
+            if isinstance(extra, (str, AddedToken)) or not isinstance(extra, (list, tuple)):
+                raise TypeError(f"additional_special_tokens must be a list of strings, got {type(extra).__name__}")
+            extra = [_special_value(t, "additional_special_tokens") for t in extra]
+            self._special_tokens_map["additional_special_tokens"] = [str(t) for t in extra]
+            for t in extra:
+                given.setdefault(str(t), t)
+        # Register special tokens as added tokens, in HF's order (those in the vocabulary keep their id).
+        self._add_tokens([given.get(t, t) for t in self.all_special_tokens if t not in self._added_tokens_encoder],
                          special_tokens=True)
         self._refresh()
 
     # ------------------------------------------------------------------ loading and saving
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path: Union[str, os.PathLike], **kwargs) -> "OpenAIGPTTokenizer":
+    def from_pretrained(cls, pretrained_model_name_or_path: Union[str, os.PathLike], *init_inputs,
+                        **kwargs) -> "OpenAIGPTTokenizer":
         """Load from a folder or a Hugging Face hub id (``"openai-community/openai-gpt"``).
 
-        The folder holds ``vocab.json`` + ``merges.txt`` or OpenAI's ``encoder_bpe_40000.json`` +
-        ``vocab_40000.bpe``; ``tokenizer_config.json`` / ``special_tokens_map.json`` /
+        The folder holds ``vocab.json`` + ``merges.txt``, OpenAI's ``encoder_bpe_40000.json`` +
+        ``vocab_40000.bpe``, or only the fast tokenizer's ``tokenizer.json`` (its ``model.vocab`` and
+        ``model.merges``); ``tokenizer_config.json`` / ``special_tokens_map.json`` /
         ``added_tokens.json`` are read when present. Keyword arguments override saved settings.
         """
         from tfgpt.hub import resolve_dir
 
+        if init_inputs:
+            raise TypeError(f"from_pretrained takes keyword arguments only after the path, got {len(init_inputs)} "
+                            "more positional argument(s)")
         hub_kwargs = {k: kwargs.pop(k) for k in ("revision", "cache_dir", "local_files_only", "token") if k in kwargs}
-        directory = resolve_dir(
-            pretrained_model_name_or_path,
-            allow_patterns=["vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json",
-                            "added_tokens.json", "encoder_bpe_*.json", "vocab_*.bpe"],
-            **hub_kwargs,
-        )
-        vocab_path, merges_path = find_vocab_files(directory)
-        init: Dict[str, object] = {}
-        config_path = os.path.join(directory, "tokenizer_config.json")
-        if os.path.exists(config_path):
-            config = _load_json(config_path)
-            for key in ("unk_token", "padding_side", "truncation_side", "model_max_length",
-                        "clean_up_tokenization_spaces", "additional_special_tokens", *SPECIAL_TOKENS_ATTRIBUTES):
-                if key in config and config[key] is not None:
-                    init[key] = _token_content(config[key])
-            if isinstance(config.get("added_tokens_decoder"), dict):
-                init["added_tokens_decoder"] = {int(k): v for k, v in config["added_tokens_decoder"].items()}
-            if isinstance(init.get("model_max_length"), (int, float)) and init["model_max_length"] > 1e12:
-                init["model_max_length"] = 512
-        special_path = os.path.join(directory, "special_tokens_map.json")
-        if os.path.exists(special_path):
-            for key, value in _load_json(special_path).items():
-                if key in SPECIAL_TOKENS_ATTRIBUTES or key == "additional_special_tokens":
-                    init.setdefault(key, _token_content(value))
-        added_path = os.path.join(directory, "added_tokens.json")
-        if os.path.exists(added_path) and "added_tokens_decoder" not in init:
-            added = _load_json(added_path)
-            init["added_tokens_decoder"] = {int(i): AddedToken(t, special=False, normalized=True)
-                                            for t, i in added.items()}
+        directory = resolve_dir(pretrained_model_name_or_path, allow_patterns=TOKENIZER_FILE_PATTERNS, **hub_kwargs)
+        init: Dict[str, object] = {"name_or_path": os.fspath(pretrained_model_name_or_path)}
+        try:
+            init["vocab_file"], init["merges_file"] = find_vocab_files(directory)
+        except FileNotFoundError:
+            fast = os.path.join(directory, TOKENIZER_JSON)
+            if not os.path.isfile(fast):
+                raise
+            init["tokenizer_file"] = fast
+        init.update(read_tokenizer_config(directory))
         init.update(kwargs)
-        return cls(vocab_path, merges_path, **init)
+        if any(k in kwargs for k in ("vocab", "merges", "tokenizer_file")):
+            # data passed in memory (or another tokenizer.json) replaces the folder's files
+            for key in ("vocab_file", "merges_file", "tokenizer_file"):
+                if key not in kwargs:
+                    init.pop(key, None)
+        return cls(**init)
 
-    def save_pretrained(self, save_directory: Union[str, os.PathLike], **kwargs) -> List[str]:
+    def save_pretrained(self, save_directory: Union[str, os.PathLike], legacy_format: Optional[bool] = None,
+                        filename_prefix: Optional[str] = None, push_to_hub: bool = False) -> List[str]:
         """Write ``vocab.json``, ``merges.txt``, ``tokenizer_config.json`` and ``special_tokens_map.json``.
 
         Files are written atomically (temporary file + ``os.replace``) in HF's layout, so HF's
-        ``OpenAIGPTTokenizer.from_pretrained`` reads them too. Returns the written paths.
+        ``OpenAIGPTTokenizer.from_pretrained`` reads them too. Returns the written paths. HF's
+        ``legacy_format=False`` (a fast tokenizer's tokenizer.json only), ``filename_prefix`` and
+        ``push_to_hub`` are not supported and raise.
         """
+        if legacy_format is False:
+            raise ValueError("legacy_format=False writes only a fast tokenizer's tokenizer.json; this tokenizer "
+                             "writes vocab.json + merges.txt (legacy_format=None or True)")
+        if filename_prefix is not None:
+            raise ValueError(f"filename_prefix={filename_prefix!r} is not supported: the files keep HF's names")
+        if push_to_hub:
+            raise ValueError("push_to_hub=True is not supported by OpenAIGPTTokenizer.save_pretrained")
         save_directory = os.fspath(save_directory)
         os.makedirs(save_directory, exist_ok=True)
-        paths = []
         vocab_path = os.path.join(save_directory, VOCAB_FILES_NAMES["vocab_file"])
-        _atomic_write(vocab_path, json.dumps(self.encoder, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
-        paths.append(vocab_path)
         merges_path = os.path.join(save_directory, VOCAB_FILES_NAMES["merges_file"])
-        lines = ["#version: 0.2"] + [f"{a} {b}" for (a, b), _ in sorted(self.bpe_ranks.items(), key=lambda kv: kv[1])]
-        _atomic_write(merges_path, "\n".join(lines) + "\n")
-        paths.append(merges_path)
-        special_map = {k: v for k, v in self.special_tokens_map.items()}
+        config_path = os.path.join(save_directory, "tokenizer_config.json")
+        special_path = os.path.join(save_directory, "special_tokens_map.json")
+        special_map = self.special_tokens_map
         config = {
             "added_tokens_decoder": {str(i): t.to_dict() for i, t in sorted(self._added_tokens_decoder.items())},
             "clean_up_tokenization_spaces": self.clean_up_tokenization_spaces,
@@ -602,13 +310,11 @@ class OpenAIGPTTokenizer:
             "tokenizer_class": "OpenAIGPTTokenizer",
             **special_map,
         }
-        config_path = os.path.join(save_directory, "tokenizer_config.json")
-        _atomic_write(config_path, json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
-        paths.append(config_path)
-        special_path = os.path.join(save_directory, "special_tokens_map.json")
-        _atomic_write(special_path, json.dumps(special_map, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
-        paths.append(special_path)
-        return paths
+        atomic_write_json(vocab_path, self.encoder)
+        atomic_write_text(merges_path, merges_text(merges_in_rank_order(self.bpe_ranks)))
+        atomic_write_json(config_path, config)
+        atomic_write_json(special_path, special_map)
+        return [vocab_path, merges_path, config_path, special_path]
 
     # ------------------------------------------------------------------ vocabulary
     @property
@@ -661,18 +367,49 @@ class OpenAIGPTTokenizer:
         return [self.convert_tokens_to_ids(t) for t in self.all_special_tokens]
 
     @property
-    def additional_special_tokens(self) -> List[str]:
-        return list(self._special_tokens_map["additional_special_tokens"])
+    def additional_special_tokens(self) -> Optional[List[str]]:
+        """Extra special tokens (a new list each time); None after ``tok.additional_special_tokens = None``."""
+        value = self._special_tokens_map["additional_special_tokens"]
+        return None if value is None else list(value)
+
+    @additional_special_tokens.setter
+    def additional_special_tokens(self, value) -> None:
+        """Set the list of extra special tokens (HF: no vocabulary change; use ``add_special_tokens`` to add)."""
+        if value is not None:
+            if isinstance(value, (str, AddedToken)) or not isinstance(value, (list, tuple)):
+                raise ValueError(f"additional_special_tokens must be a list of strings, got {type(value).__name__}")
+            value = [str(_special_value(v, "additional_special_tokens")) for v in value]
+        self._special_tokens_map["additional_special_tokens"] = value
+        self._refresh()
+
+    @property
+    def additional_special_tokens_ids(self) -> Optional[List[int]]:
+        tokens = self.additional_special_tokens
+        return None if tokens is None else self.convert_tokens_to_ids(tokens)
+
+    @additional_special_tokens_ids.setter
+    def additional_special_tokens_ids(self, values) -> None:
+        if values is not None:
+            ids = _to_id_list(values, "additional_special_tokens_ids")
+            values = [self.convert_ids_to_tokens(i) for i in ids]
+        self.additional_special_tokens = values
+
+    def _additional(self) -> List[str]:
+        """The extra special tokens as a list to extend in place (created if unset)."""
+        if self._special_tokens_map["additional_special_tokens"] is None:
+            self._special_tokens_map["additional_special_tokens"] = []
+        return self._special_tokens_map["additional_special_tokens"]
 
     def _special_getter(attr):  # noqa: N805 - property factory
         def get(self):
             return self._special_tokens_map.get(attr)
 
         def set_(self, value):
-            self._special_tokens_map[attr] = None if value is None else str(value)
+            self._special_tokens_map[attr] = None if value is None else str(_special_value(value, attr))
             self._refresh()
 
-        return property(get, set_)
+        return property(get, set_, doc=f"The {attr.replace('_', ' ')} (None when unset); setting it adds nothing "
+                                      "to the vocabulary, as in HF.")
 
     def _special_id_getter(attr):  # noqa: N805 - property factory
         def get(self):
@@ -680,10 +417,17 @@ class OpenAIGPTTokenizer:
             return None if token is None else self.convert_tokens_to_ids(token)
 
         def set_(self, value):
-            self._special_tokens_map[attr] = None if value is None else self.convert_ids_to_tokens(int(value))
+            if value is not None:
+                if isinstance(value, bool) or not isinstance(value, int):
+                    value = _to_id_list(value, f"{attr}_id")
+                    if len(value) != 1:
+                        raise TypeError(f"{attr}_id must be one token id, got {len(value)}")
+                    value = value[0]
+                value = self.convert_ids_to_tokens(value)
+            self._special_tokens_map[attr] = value
             self._refresh()
 
-        return property(get, set_)
+        return property(get, set_, doc=f"The id of the {attr.replace('_', ' ')} (None when unset).")
 
     bos_token = _special_getter("bos_token")
     eos_token = _special_getter("eos_token")
@@ -719,20 +463,22 @@ class OpenAIGPTTokenizer:
         Tokens not in the vocabulary get the next free ids (GPT-1 fine-tuning added ``_start_``,
         ``_delimiter_`` and ``_classify_`` this way: 40478, 40479, 40480). Returns how many were added.
         """
+        if not isinstance(special_tokens_dict, dict):
+            raise TypeError(f"special_tokens_dict must be a dict, got {type(special_tokens_dict).__name__}")
         to_add: List[Union[str, AddedToken]] = []
         for key, value in special_tokens_dict.items():
             if key == "additional_special_tokens":
                 values = [value] if isinstance(value, (str, AddedToken)) else list(value)
+                values = [_special_value(v, "additional_special_tokens") for v in values]
                 names = [str(v) for v in values]
                 if replace_additional_special_tokens:
                     self._special_tokens_map["additional_special_tokens"] = names
                 else:
-                    current = self._special_tokens_map["additional_special_tokens"]
+                    current = self._additional()
                     current.extend(n for n in names if n not in current)
                 to_add.extend(values)
             elif key in SPECIAL_TOKENS_ATTRIBUTES:
-                if not isinstance(value, (str, AddedToken)):
-                    raise TypeError(f"{key} must be a string, got {type(value).__name__}")
+                value = _special_value(value, key)
                 self._special_tokens_map[key] = str(value)
                 to_add.append(value)
             else:
@@ -757,6 +503,8 @@ class OpenAIGPTTokenizer:
                 is_special = token in specials or special_tokens
                 token = AddedToken(token, special=is_special, normalized=not is_special)
             else:
+                if token.single_word:
+                    raise ValueError(f"AddedToken {token.content!r}: single_word=True is not supported")
                 token = AddedToken(**token.to_dict())
                 if special_tokens:
                     token.special = True
@@ -772,7 +520,7 @@ class OpenAIGPTTokenizer:
                 vocab[token.content] = idx
                 added += 1
             if token.special and token.content not in self.all_special_tokens:
-                self._special_tokens_map["additional_special_tokens"].append(token.content)
+                self._additional().append(token.content)
             self._added_tokens_decoder[idx] = token
             self._added_tokens_encoder[token.content] = idx
         self._refresh()
@@ -783,18 +531,36 @@ class OpenAIGPTTokenizer:
         specials = self.all_special_tokens
         protected = list(specials) + [t.content for t in self._added_tokens_decoder.values()
                                       if not t.special and t.normalized and t.content not in specials]
-        self._protected_tokens = protected
         # Lowercasing only needs protection for tokens that per-character lowercasing would change.
         needs = any(lower_per_character(t) != t for t in protected)
-        self._protect_re = re.compile(_regex_alternation(protected), re.DOTALL) if (needs and protected) else None
+        self._lowercase_protected = protected if needs else []
+        self._protect_re = re.compile(_regex_alternation(protected), re.DOTALL) if self._lowercase_protected else None
         # Like HF's trie: only tokens registered as added tokens (special ones included) are split off.
-        split_tokens = sorted(self._added_tokens_encoder, key=lambda t: (-len(t), t))
-        self._split_tokens = split_tokens
-        self._split_re = re.compile(_regex_alternation(split_tokens)) if split_tokens else None
+        self._split_tokens = sorted(self._added_tokens_encoder, key=lambda t: (-len(t), t))
+        self._split_re = re.compile(_regex_alternation(self._split_tokens)) if self._split_tokens else None
         unk = self._special_tokens_map.get("unk_token")
         self._unk_id = self.encoder.get(unk) if unk is not None else None
         if self._unk_id is None and unk is not None:
             self._unk_id = self._added_tokens_encoder.get(unk)
+
+    @property
+    def split_tokens(self) -> List[str]:
+        """Added and special tokens that the text is split on, in matching order (longest first)."""
+        return list(self._split_tokens)
+
+    @property
+    def lowercase_protected_tokens(self) -> List[str]:
+        """Tokens that lowercasing leaves as they are (empty when lowercasing changes none of them)."""
+        return list(self._lowercase_protected)
+
+    @property
+    def legacy_added_tokens(self) -> set:
+        """Tokens that ``decode`` keeps apart from the text around them (HF's ``legacy_added_tokens``):
+        non-special added tokens, and additional special tokens outside the base vocabulary."""
+        specials = set(self.all_special_tokens)
+        return (set(self._added_tokens_encoder) - specials) | {
+            t for t in (self.additional_special_tokens or []) if (self.convert_tokens_to_ids(t) or 0) >= self.vocab_size
+        }
 
     def convert_tokens_to_ids(self, tokens: Union[str, Sequence[str], None]):
         if tokens is None:
@@ -835,7 +601,7 @@ class OpenAIGPTTokenizer:
         cached = self.cache.get(token)
         if cached is not None:
             return cached
-        word = tuple(token[:-1]) + (token[-1] + END_OF_WORD,)
+        word = word_symbols(token)
         if len(word) == 1:
             return token + END_OF_WORD
         out = " ".join(bpe_merge(word, self.bpe_ranks))
@@ -877,35 +643,37 @@ class OpenAIGPTTokenizer:
             return basic_tokenize(piece)
         return [t.text.lower() for t in self.nlp(text_standardize(self.fix_text(piece)))]
 
-    def _pieces_for_words(self, words: List[str]) -> List[str]:
-        if self.nlp is None:
-            out = []
-            for w in words:
-                out.extend(self.bpe(w).split(" "))
-            return out
-        out = []
-        for w in words:
-            if w:
-                out.extend(self.bpe(w).split(" "))
-        return out
+    def tokenize(self, text: Union[str, bytes], split_special_tokens: Optional[bool] = None,
+                 is_split_into_words: bool = False, add_special_tokens: bool = True) -> List[str]:
+        """BPE tokens (strings) of one text; added/special tokens come out whole.
 
-    def tokenize(self, text: Union[str, bytes], **kwargs) -> List[str]:
-        """BPE tokens (strings) of one text; added/special tokens come out whole."""
-        text = _as_text(text)
+        ``split_special_tokens=True`` treats them as plain text. ``is_split_into_words`` and
+        ``add_special_tokens`` change nothing for GPT-1 (a word is tokenized alone either way, and no
+        special tokens are added) and are accepted as HF's ``tokenize`` accepts them.
+        """
+        text = _as_text(text, "text")
         tokens: List[str] = []
-        for piece, is_added in self._split_added(self._lower(text)):
+        for piece, is_added in self._pieces(text, split_special_tokens):
             if is_added:
                 tokens.append(piece)
             else:
-                tokens.extend(self._pieces_for_words(self._words(piece)))
+                for w in self._words(piece):
+                    if w:
+                        tokens.extend(self.bpe(w).split(" "))
         return tokens
+
+    def _pieces(self, text: str, split_special_tokens: Optional[bool]) -> List[Tuple[str, bool]]:
+        lowered = self._lower(text)
+        if split_special_tokens is None:
+            split_special_tokens = self.split_special_tokens
+        return [(lowered, False)] if split_special_tokens else self._split_added(lowered)
 
     def _word_ids(self, word: str) -> Tuple[int, ...]:
         ids = self._word_cache.get(word)
         if ids is not None:
             return ids
         if self.nlp is None:
-            pieces = bpe_merge(tuple(word[:-1]) + (word[-1] + END_OF_WORD,), self.bpe_ranks)
+            pieces = bpe_merge(word_symbols(word), self.bpe_ranks)
         else:
             pieces = self.bpe(word).split(" ") if word else []
         encoder, unk = self.encoder, self._unk_id
@@ -923,12 +691,13 @@ class OpenAIGPTTokenizer:
             self._word_cache[word] = ids
         return ids
 
-    def _encode_one(self, text: Union[str, bytes]) -> List[int]:
-        text = _as_text(text)
+    def text_to_ids(self, text: Union[str, bytes], split_special_tokens: Optional[bool] = None) -> List[int]:
+        """Token ids of one text, no special tokens added (``convert_tokens_to_ids(tokenize(text))``, faster)."""
+        text = _as_text(text, "text")
         ids: List[int] = []
         word_ids = self._word_ids
         cache = self._word_cache
-        for piece, is_added in self._split_added(self._lower(text)):
+        for piece, is_added in self._pieces(text, split_special_tokens):
             if is_added:
                 ids.append(self._added_tokens_encoder[piece])
                 continue
@@ -937,31 +706,17 @@ class OpenAIGPTTokenizer:
                 ids.extend(cached if cached is not None else word_ids(word))
         return ids
 
-    def encode(self, text: Union[str, bytes], text_pair: Optional[Union[str, bytes]] = None,
-               add_special_tokens: bool = True, truncation: Union[bool, str] = False,
-               max_length: Optional[int] = None, return_tensors: Optional[str] = None, **kwargs):
-        """Token ids of one text (GPT-1 adds no special tokens around a sequence)."""
-        ids = self._encode_one(text)
-        pair = self._encode_one(text_pair) if text_pair is not None else None
-        ids = self._truncate(ids, pair, truncation, max_length)
-        if return_tensors is not None:
-            return _as_tensor([ids], return_tensors)
-        return ids
-
     def convert_tokens_to_string(self, tokens: Sequence[str]) -> str:
         return "".join(tokens).replace(END_OF_WORD, " ").strip()
 
     def decode(self, token_ids, skip_special_tokens: bool = False,
                clean_up_tokenization_spaces: Optional[bool] = None,
-               spaces_between_special_tokens: bool = True, **kwargs) -> str:
+               spaces_between_special_tokens: bool = True) -> str:
         """Text of ids: ``</w>`` becomes a space, the ends are stripped (HF's rules, added tokens included)."""
-        ids = [int(token_ids)] if isinstance(token_ids, int) else _to_id_list(token_ids)
+        ids = _to_id_list(token_ids)
         tokens = self.convert_ids_to_tokens(ids, skip_special_tokens=skip_special_tokens)
         specials = set(self.all_special_tokens)
-        legacy = (set(self._added_tokens_encoder) - specials) | {
-            t for t in self.additional_special_tokens
-            if (self.convert_tokens_to_ids(t) or 0) >= self.vocab_size
-        }
+        legacy = self.legacy_added_tokens
         sub_texts: List[str] = []
         current: List[str] = []
         for token in tokens:
@@ -993,137 +748,9 @@ class OpenAIGPTTokenizer:
     @staticmethod
     def clean_up_tokenization(out_string: str) -> str:
         """HF's optional clean-up of spaces before punctuation and English contractions."""
-        return (
-            out_string.replace(" .", ".").replace(" ?", "?").replace(" !", "!").replace(" ,", ",")
-            .replace(" ' ", "'").replace(" n't", "n't").replace(" 'm", "'m").replace(" 's", "'s")
-            .replace(" 've", "'ve").replace(" 're", "'re")
-        )
-
-    # ------------------------------------------------------------------ batches
-    def _truncate(self, ids: List[int], pair: Optional[List[int]], truncation, max_length: Optional[int]) -> List[int]:
-        if truncation in (False, None, "do_not_truncate"):
-            return ids + pair if pair is not None else ids
-        if max_length is None:
-            max_length = self.model_max_length
-        if truncation is True:
-            truncation = "longest_first"
-        if truncation not in ("longest_first", "only_first", "only_second"):
-            raise ValueError("truncation must be True, False, 'longest_first', 'only_first' or 'only_second', "
-                             f"got {truncation!r}")
-        right = self.truncation_side == "right"
-
-        def cut(seq, n):
-            if n <= 0:
-                return seq
-            return seq[:len(seq) - n] if right else seq[n:]
-
-        if pair is None:
-            if truncation == "only_second":
-                raise ValueError("truncation='only_second' needs a text pair")
-            return cut(ids, len(ids) - max_length)
-        excess = len(ids) + len(pair) - max_length
-        if excess > 0:
-            if truncation == "only_first":
-                if excess > len(ids):
-                    raise ValueError("the first sequence is too short to truncate to max_length")
-                ids = cut(ids, excess)
-            elif truncation == "only_second":
-                if excess > len(pair):
-                    raise ValueError("the second sequence is too short to truncate to max_length")
-                pair = cut(pair, excess)
-            else:
-                a, b = len(ids), len(pair)
-                for _ in range(excess):
-                    if a > b:
-                        a -= 1
-                    else:
-                        b -= 1
-                ids, pair = cut(ids, len(ids) - a), cut(pair, len(pair) - b)
-        return ids + pair
-
-    def __call__(
-        self,
-        text: Union[str, bytes, Sequence[Union[str, bytes]]],
-        text_pair: Optional[Union[str, Sequence[str]]] = None,
-        add_special_tokens: bool = True,
-        padding: Union[bool, str] = False,
-        truncation: Union[bool, str, None] = None,
-        max_length: Optional[int] = None,
-        pad_to_multiple_of: Optional[int] = None,
-        padding_side: Optional[str] = None,
-        return_tensors: Optional[str] = None,
-        return_attention_mask: Optional[bool] = None,
-        return_length: bool = False,
-        **kwargs,
-    ) -> BatchEncoding:
-        """Encode one text or a batch: ``input_ids`` and ``attention_mask`` (lists, numpy or tf).
-
-        ``padding``: ``False``/``"do_not_pad"``, ``True``/``"longest"`` or ``"max_length"`` (needs a
-        pad token: GPT-1 has none, set ``tok.pad_token`` or add one with ``add_special_tokens``).
-        ``padding_side``: ``"right"`` (default, the ``padding_side`` attribute) or ``"left"``.
-        ``return_tensors``: ``None``, ``"np"`` (int64) or ``"tf"`` (int32); tensors need equal lengths.
-        """
-        single = isinstance(text, (str, bytes))
-        texts = [text] if single else list(text)
-        if text_pair is not None:
-            pairs = [text_pair] if isinstance(text_pair, (str, bytes)) else list(text_pair)
-            if len(pairs) != len(texts):
-                raise ValueError(f"got {len(texts)} texts but {len(pairs)} text pairs")
-        else:
-            pairs = [None] * len(texts)
-        if truncation is None:
-            truncation = max_length is not None and padding != "max_length"
-        batch = [self._truncate(self._encode_one(t), self._encode_one(p) if p is not None else None,
-                                truncation, max_length) for t, p in zip(texts, pairs)]
-        if padding is True:
-            padding = "longest"
-        if padding in (False, None):
-            padding = "do_not_pad"
-        if padding not in ("longest", "max_length", "do_not_pad"):
-            raise ValueError(f"padding must be True, False, 'longest', 'max_length' or 'do_not_pad', got {padding!r}")
-        side = padding_side or self.padding_side
-        if side not in ("right", "left"):
-            raise ValueError(f"padding_side must be 'right' or 'left', got {side!r}")
-        if padding == "longest":
-            target = max((len(x) for x in batch), default=0)
-        elif padding == "max_length":
-            target = max_length if max_length is not None else self.model_max_length
-        else:
-            target = None
-        if target is not None and pad_to_multiple_of:
-            target = -(-target // pad_to_multiple_of) * pad_to_multiple_of
-        masks = [[1] * len(x) for x in batch]
-        if target is not None and any(len(x) < target for x in batch):
-            pad_id = self.pad_token_id
-            if pad_id is None:
-                raise ValueError(
-                    "asking to pad but the tokenizer has no padding token (GPT-1 defines none). Set one, "
-                    "e.g. `tok.pad_token = tok.unk_token` or `tok.add_special_tokens({'pad_token': '<pad>'})`."
-                )
-            for i, ids in enumerate(batch):
-                n = target - len(ids)
-                if n > 0:
-                    if side == "right":
-                        batch[i] = ids + [pad_id] * n
-                        masks[i] = masks[i] + [0] * n
-                    else:
-                        batch[i] = [pad_id] * n + ids
-                        masks[i] = [0] * n + masks[i]
-        out = BatchEncoding()
-        if return_tensors is not None:
-            out["input_ids"] = _as_tensor(batch, return_tensors)
-            if return_attention_mask is not False:
-                out["attention_mask"] = _as_tensor(masks, return_tensors)
-            if return_length:
-                out["length"] = _as_tensor([[len(m) - m.count(0)] for m in masks], return_tensors)[:, 0]
-            return out
-        out["input_ids"] = batch[0] if single else batch
-        if return_attention_mask is not False:
-            out["attention_mask"] = masks[0] if single else masks
-        if return_length:
-            lengths = [sum(m) for m in masks]
-            out["length"] = lengths[0] if single else lengths
-        return out
+        for old, new in CLEAN_UP_REPLACEMENTS:
+            out_string = out_string.replace(old, new)
+        return out_string
 
     def __repr__(self) -> str:
         return (f"OpenAIGPTTokenizer(vocab_size={self.vocab_size}, len={len(self)}, "
@@ -1131,7 +758,7 @@ class OpenAIGPTTokenizer:
                 f"special_tokens={self.special_tokens_map})")
 
 
-def _as_text(text: Union[str, bytes]) -> str:
+def _as_text(text, name: str = "text") -> str:
     if isinstance(text, str):
         return text
     if isinstance(text, (bytes, bytearray)):
@@ -1140,44 +767,209 @@ def _as_text(text: Union[str, bytes]) -> str:
         value = text.numpy()
         if isinstance(value, bytes):
             return value.decode("utf-8", "replace")
-    raise TypeError(f"expected a str (or UTF-8 bytes), got {type(text).__name__}")
+    raise TypeError(f"{name} must be a str (or UTF-8 bytes), got {type(text).__name__}")
 
 
-def _to_id_list(ids) -> List[int]:
-    if hasattr(ids, "numpy"):
+def _to_id_list(ids, name: str = "token_ids") -> List[int]:
+    """Token ids from an int, a list, a numpy array or a tensor (1-D); anything else raises naming ``name``."""
+    if hasattr(ids, "numpy") and callable(ids.numpy):
         ids = ids.numpy()
     if hasattr(ids, "tolist"):
         ids = ids.tolist()
-    if isinstance(ids, int):
+    if isinstance(ids, int) and not isinstance(ids, bool):
         return [ids]
-    return [int(i) for i in ids]
+    if not isinstance(ids, (list, tuple)):
+        raise TypeError(f"{name} must be an int or a sequence of ints, got {type(ids).__name__}")
+    out = []
+    for i in ids:
+        if isinstance(i, bool) or not isinstance(i, int):
+            raise TypeError(f"{name} must hold integer ids, got {type(i).__name__} {i!r:.40}")
+        out.append(i)
+    return out
 
 
-def _as_tensor(rows: List[List[int]], kind: str):
-    if any(len(r) != len(rows[0]) for r in rows):
-        raise ValueError("sequences have different lengths; pass padding=True (and a pad token) "
-                         "or truncation to get a tensor")
-    if kind == "np":
-        import numpy as np
-
-        return np.asarray(rows, dtype=np.int64).reshape(len(rows), -1)
-    if kind == "tf":
-        import tensorflow as tf
-
-        return tf.reshape(tf.constant(rows, dtype=tf.int32), [len(rows), -1])
-    raise ValueError(f"return_tensors must be None, 'np' or 'tf', got {kind!r}")
+_INIT_METADATA = ("name_or_path", "tokenizer_class", "do_lower_case", "model_input_names", "extra_special_tokens")
+TOKENIZER_CLASSES = ("OpenAIGPTTokenizer", "OpenAIGPTTokenizerFast")  # HF names this tokenizer stands in for
 
 
-def _load_json(path: str):
+def _check_metadata(metadata: dict) -> None:
+    """The HF metadata arguments tfgpt accepts, each only with a value it honours."""
+    if metadata.get("do_lower_case", True) is not True:
+        raise ValueError(f"do_lower_case={metadata['do_lower_case']!r} is not supported: GPT-1's tokenizer always "
+                         "lowercases (its vocabulary is lowercase)")
+    cls = metadata.get("tokenizer_class")
+    if cls is not None and cls not in TOKENIZER_CLASSES:
+        raise ValueError(f"tokenizer_class={cls!r}: this is the OpenAI GPT tokenizer ({TOKENIZER_CLASSES[0]})")
+    if metadata.get("extra_special_tokens") not in (None, {}, []):
+        raise ValueError(f"extra_special_tokens={metadata['extra_special_tokens']!r} is not supported; use "
+                         "additional_special_tokens")
+    names = metadata.get("model_input_names")
+    if names is not None and (not isinstance(names, (list, tuple)) or not names
+                              or not all(isinstance(n, str) for n in names)):
+        raise TypeError(f"model_input_names must be a non-empty list of strings, got {names!r}")
+
+
+def _vocab_and_merges(vocab_file, merges_file, tokenizer_file, vocab, merges):
+    """(vocabulary, merges, added tokens) from exactly one source: files, a tokenizer.json, or in memory."""
+    for name, path, data in (("vocab", vocab_file, vocab), ("merges", merges_file, merges)):
+        if path is not None and data is not None:
+            raise ValueError(f"pass either {name}_file or {name}, not both")
+    if tokenizer_file is not None:
+        others = [n for n, v in (("vocab_file", vocab_file), ("merges_file", merges_file), ("vocab", vocab),
+                                 ("merges", merges)) if v is not None]
+        if others:
+            raise ValueError(f"pass either tokenizer_file or {' / '.join(others)}, not both")
+        vocab, merges, added = load_tokenizer_json(os.fspath(tokenizer_file))
+        check_merges(merges, vocab, os.fspath(tokenizer_file))
+        return vocab, merges, added
+    if vocab is None:
+        if vocab_file is None:
+            raise ValueError("pass vocab_file (a vocab.json path), tokenizer_file (a tokenizer.json path) or vocab "
+                             "(a token -> id dict)")
+        vocab = load_vocab(os.fspath(vocab_file))
+    else:
+        if not isinstance(vocab, dict):
+            raise TypeError(f"vocab must be a dict token -> id, got {type(vocab).__name__}")
+        vocab = check_vocab(dict(vocab), "vocab")
+    if merges is None:
+        if merges_file is None:
+            raise ValueError("pass merges_file (a merges.txt path) or merges (a list of pairs)")
+        merges = load_merges(os.fspath(merges_file))
+    else:
+        if isinstance(merges, (str, bytes)) or not isinstance(merges, (list, tuple)):
+            raise TypeError(f"merges must be a list of (left, right) pairs or 'left right' strings, got "
+                            f"{type(merges).__name__}")
+        merges = [tuple(m.split()) if isinstance(m, str) else tuple(m) for m in merges]
+        for i, m in enumerate(merges):
+            if len(m) != 2 or not all(isinstance(x, str) and x and len(x.split()) == 1 and x.split()[0] == x
+                                      for x in m):
+                raise ValueError(f"merge {i} must be two non-empty symbols without whitespace, got {m!r}")
+    check_merges(merges, vocab, os.fspath(merges_file) if merges_file is not None else "merges")
+    return vocab, merges, {}
+
+
+def _token_id(key) -> int:
     try:
-        return json.loads(_read_text(path))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is not valid JSON: {e}") from None
+        idx = int(key)
+    except (TypeError, ValueError):
+        raise ValueError(f"added_tokens_decoder key {key!r} is not a token id") from None
+    if idx < 0 or str(idx) != str(key).strip():
+        raise ValueError(f"added_tokens_decoder key {key!r} is not a token id >= 0")
+    return idx
 
 
-def _token_content(value):
+def _added_token(value, where: str) -> AddedToken:
+    """An AddedToken from HF's saved forms: an AddedToken, its dict, or a plain string (special)."""
+    if isinstance(value, AddedToken):
+        return AddedToken(**value.to_dict())
+    if isinstance(value, str):
+        return AddedToken(value, special=True, normalized=False)
     if isinstance(value, dict):
-        return value.get("content")
-    if isinstance(value, list):
-        return [_token_content(v) for v in value]
+        fields = AddedToken.__dataclass_fields__
+        unknown = sorted(set(value) - set(fields) - {"__type"})
+        if unknown:
+            raise ValueError(f"{where} has unknown field(s) {unknown}")
+        args = {k: v for k, v in value.items() if k in fields}
+        if not isinstance(args.get("content"), str) or not args["content"]:
+            raise ValueError(f"{where} needs a non-empty string 'content', got {value.get('content')!r}")
+        for k, v in args.items():
+            if k != "content" and not isinstance(v, bool):
+                raise TypeError(f"{where}: {k} must be true or false, got {v!r}")
+        return AddedToken(**args)
+    raise TypeError(f"{where} must be an AddedToken, a dict or a string, got {type(value).__name__}")
+
+
+def _special_value(value, name: str) -> Union[str, AddedToken]:
+    """A special token given as a string, an AddedToken or HF's saved dict form."""
+    if isinstance(value, dict):
+        return _added_token(value, name)
+    if isinstance(value, AddedToken):
+        return value
+    if isinstance(value, str):
+        if not value:
+            raise ValueError(f"{name} must not be an empty string")
+        return value
+    raise ValueError(f"Cannot set a non-string value as the {name}: got {type(value).__name__} {value!r:.40}")
+
+
+def read_tokenizer_config(directory: str) -> Dict[str, object]:
+    """Constructor arguments saved in a folder: tokenizer_config.json, special_tokens_map.json, added_tokens.json.
+
+    Values of the wrong type, unknown keys that would change the tokenization and malformed files raise
+    an error naming the file; HF's bookkeeping keys (file names, ``name_or_path``) are skipped.
+    """
+    init: Dict[str, object] = {}
+    config_path = os.path.join(directory, "tokenizer_config.json")
+    if os.path.exists(config_path):
+        for key, value in _read_object(config_path, "tokenizer_config.json").items():
+            if key in _CONFIG_BOOKKEEPING:
+                continue
+            if key == "added_tokens_decoder":
+                if not isinstance(value, dict):
+                    raise ValueError(f"{config_path}: added_tokens_decoder must be an object, got "
+                                     f"{type(value).__name__}")
+                init[key] = {_token_id(k): _added_token(v, f"{config_path}: added_tokens_decoder[{k}]")
+                             for k, v in value.items()}
+            elif key in _CONFIG_KEYS:
+                if value is None:
+                    continue
+                init[key] = _config_value(key, value, config_path)
+            else:
+                raise ValueError(f"{config_path}: unsupported setting {key!r} (value {value!r:.60})")
+        if isinstance(init.get("model_max_length"), (int, float)) and init["model_max_length"] > 1e12:
+            init["model_max_length"] = 512  # HF writes 1e30 for "unknown"; GPT-1 has 512 positions
+    special_path = os.path.join(directory, "special_tokens_map.json")
+    if os.path.exists(special_path):
+        for key, value in _read_object(special_path, "special_tokens_map.json").items():
+            if key not in SPECIAL_TOKENS_ATTRIBUTES and key != "additional_special_tokens":
+                raise ValueError(f"{special_path}: unknown special token {key!r}")
+            if value is not None:
+                init.setdefault(key, _config_value(key, value, special_path))
+    added_path = os.path.join(directory, "added_tokens.json")
+    if os.path.exists(added_path) and "added_tokens_decoder" not in init:
+        added = read_json(added_path, "added_tokens.json")
+        if not isinstance(added, dict) or not all(isinstance(t, str) and isinstance(i, int) and not isinstance(i, bool)
+                                                  for t, i in added.items()):
+            raise ValueError(f"{added_path}: expected a JSON object mapping tokens to integer ids")
+        init["added_tokens_decoder"] = {i: AddedToken(t, special=False, normalized=True) for t, i in added.items()}
+    return init
+
+
+def _read_object(path: str, what: str) -> dict:
+    data = read_json(path, what)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+# tokenizer_config.json keys that are HF bookkeeping, not settings
+_CONFIG_BOOKKEEPING = ("name_or_path", "special_tokens_map_file", "tokenizer_file", "auto_map", "processor_class")
+_CONFIG_KEYS = {
+    **{attr: (str, dict) for attr in SPECIAL_TOKENS_ATTRIBUTES},
+    "additional_special_tokens": (list,),
+    "padding_side": (str,),
+    "truncation_side": (str,),
+    "model_max_length": (int, float),
+    "clean_up_tokenization_spaces": (bool,),
+    "split_special_tokens": (bool,),
+    "verbose": (bool,),
+    "tokenizer_class": (str,),
+    "do_lower_case": (bool,),
+    "model_input_names": (list,),
+    "extra_special_tokens": (dict, list),
+}
+
+
+def _config_value(key: str, value, path: str):
+    """A saved setting checked for its type (special tokens in dict form become their text)."""
+    types = _CONFIG_KEYS[key]
+    if isinstance(value, bool) and bool not in types:
+        raise ValueError(f"{path}: {key} must be {' or '.join(t.__name__ for t in types)}, got {value!r}")
+    if not isinstance(value, types):
+        raise ValueError(f"{path}: {key} must be {' or '.join(t.__name__ for t in types)}, got "
+                         f"{type(value).__name__} {value!r:.60}")
+    if key in SPECIAL_TOKENS_ATTRIBUTES:
+        return str(_special_value(value, f"{path}: {key}"))
+    if key == "additional_special_tokens":
+        return [str(_special_value(v, f"{path}: {key}")) for v in value]
     return value

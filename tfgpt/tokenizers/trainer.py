@@ -26,8 +26,9 @@ import time
 from collections import Counter
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
-from tfgpt.tokenizers.tokenization import (END_OF_WORD, OpenAIGPTTokenizer, basic_tokenize, lower_per_character,
-                               merge_pair)
+from tfgpt.tokenizers.bpe import END_OF_WORD, merge_pair, word_symbols
+from tfgpt.tokenizers.normalization import pretokenize
+from tfgpt.tokenizers.tokenization import OpenAIGPTTokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def count_words(texts: Iterable[str], special_tokens: Sequence[str] = ()) -> Cou
     for text in texts:
         pieces = split.split(text) if split is not None else [text]
         for piece in pieces:
-            counts.update(basic_tokenize(lower_per_character(piece)))
+            counts.update(pretokenize(piece))
     return counts
 
 
@@ -66,7 +67,7 @@ def learn_merges(word_counts: Mapping[str, int], num_merges: int, min_frequency:
     for w, c in sorted(word_counts.items()):
         if not w or c <= 0:
             continue
-        words.append(tuple(w[:-1]) + (w[-1] + END_OF_WORD,))
+        words.append(word_symbols(w))
         freqs.append(int(c))
     pair_counts: Dict[Tuple[str, str], int] = {}
     where: Dict[Tuple[str, str], set] = {}
