@@ -32,6 +32,7 @@ _EXPORTS = {
     "TFAutoModelForSequenceClassification": "tfgpt.models.auto",
     "OpenAIGPTTokenizer": "tfgpt.tokenizers.tokenization",
     "TFOpenAIGPTTokenizer": "tfgpt.tokenizers.tf_tokenizer",
+    "AutoTokenizer": "tfgpt.tokenizers.auto",
     "GenerationConfig": "tfgpt.generation.config",
     "TextStreamer": "tfgpt.generation.streamers",
     "TextIteratorStreamer": "tfgpt.generation.streamers",

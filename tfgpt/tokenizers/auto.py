@@ -32,7 +32,7 @@ class AutoTokenizer:
         equal those of HF's fast and slow OpenAI GPT tokenizers, so either value returns it
         (``tok.is_fast`` is False).
         """
-        from tfgpt.checkpoints.hub import resolve_dir
+        from tfgpt.hub import resolve_dir
 
         if inputs:
             raise TypeError(f"AutoTokenizer.from_pretrained takes keyword arguments only after the path, got "
