@@ -12,7 +12,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from tfgpt.tokenizers.tokenization import is_cjk_codepoint
+from tfgpt.tokenizers.normalization import is_cjk_codepoint
 
 
 class BaseStreamer:
