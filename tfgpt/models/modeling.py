@@ -518,9 +518,10 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
 
     def build_in_name_scope(self):
         """Build every variable inside the model's name scope (HF); the models here build in
-        ``__init__``, so this is a no-op on a built model."""
-        with tf.name_scope(self.name):
-            self.build()
+        ``__init__``, so a built model is left as it is."""
+        if not self.built:
+            with tf.name_scope(self.name):
+                self.build()
 
     def push_to_hub(self, repo_id, **kwargs):
         """Upload config.json and the weights to the hub repo ``repo_id`` (see tfgpt.checkpoints.push)."""

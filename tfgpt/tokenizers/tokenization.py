@@ -575,6 +575,12 @@ class OpenAIGPTTokenizer:
         init.update(kwargs)
         return cls(vocab_path, merges_path, **init)
 
+    def push_to_hub(self, repo_id, **kwargs):
+        """Upload the tokenizer files to the hub repo ``repo_id`` (see tfgpt.checkpoints.push)."""
+        from tfgpt.checkpoints.push import push_to_hub
+
+        return push_to_hub(self, repo_id, **kwargs)
+
     def save_pretrained(self, save_directory: Union[str, os.PathLike], **kwargs) -> List[str]:
         """Write ``vocab.json``, ``merges.txt``, ``tokenizer_config.json`` and ``special_tokens_map.json``.
 
