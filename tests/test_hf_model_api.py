@@ -238,3 +238,14 @@ def test_load_with_a_smaller_vocabulary(tmp_path):
     assert small(IDS).logits.shape == (2, 5, 10)
     np.testing.assert_array_equal(small.transformer.h[1].mlp.c_fc.kernel.numpy(),
                                   model.transformer.h[1].mlp.c_fc.kernel.numpy())
+
+
+def test_generate_without_input_ids_starts_from_bos_or_raises():
+    """HF: without input_ids generation starts from [[bos_token_id]]; with no bos id it is a ValueError."""
+    with pytest.raises(ValueError, match="bos_token_id"):
+        tiny_model("lm").generate(do_sample=True, max_length=5)
+    model = tiny_model("lm", bos_token_id=3)
+    out = model.generate(do_sample=False, max_length=5).numpy()
+    np.testing.assert_array_equal(out, model.generate(np.array([[3]], np.int32), do_sample=False,
+                                                      max_length=5).numpy())
+    assert out.shape == (1, 5) and out[0, 0] == 3
