@@ -693,6 +693,6 @@ def test_stale_index_never_deletes_foreign_files(tmp_path):
     assert (folder / "vocab.json").read_text() == '{"a": 0}'
     assert (folder / "notes.txt").read_text() == "keep me"
     # the stale index and tfgpt's own shard names are gone; the new checkpoint is the only one
-    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors", "notes.txt",
-                                                        "vocab.json"]
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "generation_config.json",
+                                                        "model.safetensors", "notes.txt", "vocab.json"]
     assert_same_weights(tfgpt.TFOpenAIGPTLMHeadModel.from_pretrained(folder), model)

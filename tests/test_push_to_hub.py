@@ -144,7 +144,7 @@ def test_model_push_uploads_the_exact_saved_files(hub, tmp_path):
     assert (commit["repo_id"], commit["revision"], commit["message"], commit["description"]) == (
         "me/tiny-gpt", "main", "First weights", "tiny")
     expected = saved_files(model, tmp_path / "local", safe_serialization=True)
-    assert sorted(commit["files"]) == ["config.json", "model.safetensors"] == sorted(expected)
+    assert sorted(commit["files"]) == ["config.json", "generation_config.json", "model.safetensors"] == sorted(expected)
     assert commit["files"] == expected
     assert json.loads(commit["files"]["config.json"])["n_embd"] == 32
     assert info.oid == f"{1:040x}" and info.commit_url.endswith(f"/me/tiny-gpt/commit/{1:040x}")
@@ -161,13 +161,14 @@ def test_model_push_uploads_the_exact_saved_files(hub, tmp_path):
 def test_model_push_h5_and_shards(hub):
     model = tiny_model("lm", seed=1)
     push_to_hub(model, "me/h5", safe_serialization=False)
-    assert sorted(hub.commits[-1]["files"]) == ["config.json", "tf_model.h5"]
+    assert sorted(hub.commits[-1]["files"]) == ["config.json", "generation_config.json", "tf_model.h5"]
     assert hub.commits[-1]["message"] == "Upload model"
     push_to_hub(model, "me/sharded", max_shard_size="20KB")
     files = sorted(hub.commits[-1]["files"])
     index = json.loads(hub.commits[-1]["files"]["model.safetensors.index.json"])
     shards = sorted(set(index["weight_map"].values()))
-    assert len(shards) > 1 and files == sorted(["config.json", "model.safetensors.index.json", *shards])
+    assert len(shards) > 1 and files == sorted(["config.json", "generation_config.json",
+                                                "model.safetensors.index.json", *shards])
 
 
 def test_config_push_and_save_pretrained_push(hub, tmp_path):

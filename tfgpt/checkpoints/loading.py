@@ -189,19 +189,29 @@ def _report(model, info, where):
                        cls, where, info["unexpected_keys"])
     if info["mismatched_keys"]:
         shown = [f"{n} (checkpoint {a}, model {b})" for n, a, b in info["mismatched_keys"]]
-        logger.warning("%s: weights with a different shape in %s, newly initialised: %s", cls, where, shown)
+        logger.warning("%s: weights in %s newly initialised because the shapes did not match: %s",
+                       cls, where, shown)
 
 
-def resolve_checkpoint_dir(path_or_id, use_safetensors=None, **hub_kwargs) -> str:
-    """A local folder for ``path_or_id``; a hub id downloads one format only (the first it has).
+def resolve_checkpoint_dir(path_or_id, use_safetensors=None, subfolder: str = "", **hub_kwargs) -> str:
+    """A local folder for ``path_or_id`` (its ``subfolder`` when given); a hub id downloads one format
+    only (the first it has), of that subfolder only.
 
     Formats are tried in the loader's order, each a snapshot_download restricted to that format's
     files, so a hub repo with safetensors, h5 and bin does not fetch all three. Offline, each stage
     looks in the huggingface_hub cache only; without a cached copy resolve_dir raises HubError.
     """
     path = os.fspath(path_or_id)
+    subfolder = os.fspath(subfolder or "")
+    if subfolder and (os.path.isabs(subfolder) or ".." in subfolder.replace("\\", "/").split("/")):
+        raise ValueError(f"subfolder must be a relative path inside the model folder, got {subfolder!r}")
     if os.path.isdir(path):
-        return path
+        folder = os.path.join(path, subfolder) if subfolder else path
+        if not os.path.isdir(folder):
+            raise CheckpointNotFoundError(f"{path} has no subfolder {subfolder!r}")
+        return folder
+    prefix = f"{subfolder.strip('/')}/" if subfolder else ""
+    inside = (lambda root: os.path.join(root, subfolder)) if subfolder else (lambda root: root)
     folder = None
     for kind, patterns in HUB_STAGES:
         if use_safetensors is True and kind != "safetensors":
@@ -210,7 +220,8 @@ def resolve_checkpoint_dir(path_or_id, use_safetensors=None, **hub_kwargs) -> st
             continue
         if kind == "bin" and not torch_available():
             continue  # it could not be read; do not download hundreds of MB for nothing
-        folder = resolve_dir(path, allow_patterns=[CONFIG_NAME, *patterns], **hub_kwargs)
+        folder = inside(resolve_dir(path, allow_patterns=[prefix + p for p in (CONFIG_NAME, *patterns)],
+                                    **hub_kwargs))
         try:
             found_kind = find_checkpoint(folder, use_safetensors)[1]
         except CheckpointNotFoundError:
@@ -218,7 +229,7 @@ def resolve_checkpoint_dir(path_or_id, use_safetensors=None, **hub_kwargs) -> st
         if found_kind == kind or kind == "original":
             return folder
     if folder is None:
-        folder = resolve_dir(path, allow_patterns=[CONFIG_NAME], **hub_kwargs)
+        folder = inside(resolve_dir(path, allow_patterns=[prefix + CONFIG_NAME], **hub_kwargs))
     return folder
 
 
@@ -226,7 +237,8 @@ def from_pretrained(cls, path_or_id, *model_args, config=None, **kwargs):
     """Build ``cls`` from a folder or hub id and load its weights (see the module docstring).
 
     Keyword arguments: ``ignore_mismatched_sizes``, ``output_loading_info`` (then returns
-    ``(model, info)``), ``use_safetensors`` (None: any format; False: skip safetensors; True: only
+    ``(model, info)``), ``subfolder`` (the model lies in that folder of the repo or directory),
+    ``use_safetensors`` (None: any format; False: skip safetensors; True: only
     safetensors), hub options ``revision``/``cache_dir``/``local_files_only``/``token``, model
     constructor options ``name``/``dtype``/``lm_coef``; everything else overrides config fields
     (e.g. ``num_labels=5``, ``n_head=12`` for OpenAI's release without config.json).
@@ -236,6 +248,7 @@ def from_pretrained(cls, path_or_id, *model_args, config=None, **kwargs):
     ignore_mismatched_sizes = bool(kwargs.pop("ignore_mismatched_sizes", False))
     output_loading_info = bool(kwargs.pop("output_loading_info", False))
     use_safetensors = kwargs.pop("use_safetensors", None)
+    subfolder = kwargs.pop("subfolder", "") or ""
     for key in _HF_NO_OP_KWARGS:
         if key in kwargs:
             value = kwargs.pop(key)
@@ -247,7 +260,8 @@ def from_pretrained(cls, path_or_id, *model_args, config=None, **kwargs):
     model_kwargs = {k: kwargs.pop(k) for k in _MODEL_KWARGS if k in kwargs}
     overrides = kwargs
 
-    folder = resolve_checkpoint_dir(path_or_id, use_safetensors=use_safetensors, **hub_kwargs)
+    folder = resolve_checkpoint_dir(path_or_id, use_safetensors=use_safetensors, subfolder=subfolder,
+                                    **hub_kwargs)
     entry, kind, _ = find_checkpoint(folder, use_safetensors)
     config_path = os.path.join(folder, CONFIG_NAME)
     if config is None and kind != "original" and not os.path.isfile(config_path):
@@ -268,8 +282,8 @@ def from_pretrained(cls, path_or_id, *model_args, config=None, **kwargs):
         config = OpenAIGPTConfig.from_dict(config.to_dict(), **overrides)
 
     model = cls(config, *model_args, **model_kwargs)
-    where = os.path.join(os.fspath(path_or_id), entry) if os.path.isdir(os.fspath(path_or_id)) else \
-        f"{os.fspath(path_or_id)} ({entry})"
+    where = os.path.join(folder, entry) if os.path.isdir(os.fspath(path_or_id)) else \
+        f"{os.fspath(path_or_id)} ({os.path.join(subfolder, entry) if subfolder else entry})"
     info = load_state_dict(model, state, ignore_mismatched_sizes=ignore_mismatched_sizes, source=where)
     _report(model, info, where)
     return (model, info) if output_loading_info else model

@@ -41,6 +41,8 @@ H5_KERAS_VERSION: Optional[str] = None
 # Names used while saving; a killed save leaves at most these behind, and the next save clears them.
 _TMP_PREFIX = ".tfgpt-save-"
 _OLD_PREFIX = ".tfgpt-old-"
+# HF's folder for ``save_pretrained(saved_model=True)``: saved_model/<version>/
+SAVED_MODEL_DIR = "saved_model"
 # The weight files a save writes (and so may remove): entries and HF-named shards.
 _SHARD_RE = re.compile(r"^(model-\d{5}-of-\d{5}\.safetensors|tf_model-\d{5}-of-\d{5}\.h5)$")
 _OWN_ENTRIES = (SAFE_WEIGHTS_NAME, SAFE_WEIGHTS_INDEX_NAME, TF2_WEIGHTS_NAME, TF2_WEIGHTS_INDEX_NAME)
@@ -297,9 +299,13 @@ def _commit(folder, tmp, new_files: List[str], entry: str):
     fsync_dir(folder)
 
 
-def save_pretrained(model, save_directory, safe_serialization: bool = False, max_shard_size="10GB",
-                    **kwargs) -> List[str]:
+def save_pretrained(model, save_directory, saved_model: bool = False, version: int = 1,
+                    safe_serialization: bool = False, max_shard_size="10GB", **kwargs) -> List[str]:
     """Write config.json + tf_model.h5 (HF's TF layout) or model.safetensors (PyTorch names).
+
+    Models that generate (``model.can_generate()``) also get generation_config.json, as HF writes
+    it. ``saved_model=True`` adds HF's ``saved_model/<version>/``: tfgpt.export's TF Serving
+    SavedModel of the model's forward pass (an existing one of that version is replaced).
 
     Above ``max_shard_size`` the weights are split into HF-named shards with an index file. The save
     is atomic (see ``_commit``): a process killed at any point leaves the previous checkpoint, or the
@@ -309,6 +315,8 @@ def save_pretrained(model, save_directory, safe_serialization: bool = False, max
     """
     if kwargs:
         raise TypeError(f"save_pretrained got unexpected argument(s) {sorted(kwargs)}")
+    if isinstance(version, bool) or not isinstance(version, (int, np.integer)) or version < 0:
+        raise ValueError(f"version must be an int >= 0, got {version!r}")
     max_bytes = parse_size(max_shard_size)
     folder = os.fspath(save_directory)
     if os.path.exists(folder) and not os.path.isdir(folder):
@@ -362,4 +370,20 @@ def save_pretrained(model, save_directory, safe_serialization: bool = False, max
         _commit(folder, tmp, files, entry)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return [os.path.join(folder, name) for name in [CONFIG_NAME] + files]
+    written = [os.path.join(folder, name) for name in [CONFIG_NAME] + files]
+    if model.can_generate():
+        written.append(_generation_config(model).save_pretrained(folder))
+    if saved_model:
+        from tfgpt.export import export_saved_model
+
+        written.append(export_saved_model(model, os.path.join(folder, SAVED_MODEL_DIR), version=int(version),
+                                          overwrite=True))
+    return written
+
+
+def _generation_config(model):
+    """The model's own ``generation_config`` if it has one, else the one its config implies (HF)."""
+    from tfgpt.generation.config import GenerationConfig
+
+    own = getattr(model, "generation_config", None)
+    return own if own is not None else GenerationConfig.from_model_config(model.config)

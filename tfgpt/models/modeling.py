@@ -8,6 +8,8 @@ same blocks.
 
 from __future__ import annotations
 
+import inspect
+import logging
 from collections import OrderedDict
 from typing import Mapping, Optional
 
@@ -26,8 +28,12 @@ from tfgpt.models.outputs import (
 
 IGNORE_INDEX = -100
 
+logger = logging.getLogger(__name__)
+
+# Call parameters in signature order (HF's order; tfgpt's cache arguments last).
 _MAIN_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "position_ids", "head_mask",
-                "inputs_embeds", "output_attentions", "output_hidden_states", "return_dict")
+                "inputs_embeds", "output_attentions", "output_hidden_states", "return_dict", "training",
+                "cache", "cache_index")
 
 
 # --- input handling --------------------------------------------------------------------------------
@@ -38,36 +44,92 @@ def _is_tensor_like(x):
     )
 
 
-def unpack_inputs(names, first, kwargs):
-    """Merge a dict / list / tensor first argument with keyword arguments (HF's input conventions).
+def _is_input_list(first) -> bool:
+    """A list/tuple of call arguments by position (HF): a tensor first, then tensors, None or bools."""
+    return (isinstance(first, (list, tuple)) and len(first) > 0 and _is_tensor_like(first[0])
+            and all(v is None or isinstance(v, bool) or _is_tensor_like(v) for v in first))
 
-    A dict is matched by key, a list or tuple of tensors by position in ``names``; anything else is
-    ``names[0]``. Unknown keys and a value given twice raise a ValueError naming the input.
+
+def _is_flag(value) -> bool:
+    return value is None or isinstance(value, (bool, np.bool_))
+
+
+def split_call_flags(call, args, kwargs):
+    """Move the flags and ``None`` entries of a dict or list first argument into keyword arguments.
+
+    HF lets ``model({"input_ids": ids, "output_attentions": True, "training": False})`` and
+    ``model([ids, mask, None, ..., True])`` through; Keras' ``__call__`` accepts only tensors inside
+    a positional argument, so the models' ``__call__`` splits them off first. List entries are named
+    by ``call``'s signature. A flag also given as a different keyword raises a ValueError.
     """
-    values = {n: kwargs.pop(n, None) for n in names}
-    if kwargs:
-        raise TypeError(f"unexpected argument(s) {sorted(kwargs)}; expected {list(names)}")
+    if not args:
+        return args, kwargs
+    first = args[0]
+    if isinstance(first, (list, tuple)) and _is_input_list(first) and any(_is_flag(v) for v in first):
+        names = list(inspect.signature(call).parameters)
+        if len(first) > len(names):
+            raise ValueError(f"got {len(first)} positional inputs, at most {len(names)} expected: {names}")
+        first = dict(zip(names, first))
+    if not isinstance(first, Mapping) or not any(_is_flag(v) for v in first.values()):
+        return args, kwargs
+    kwargs = dict(kwargs)
+    for key, value in first.items():
+        if value is None or not _is_flag(value):
+            continue
+        value = bool(value)
+        if kwargs.get(key) is not None and kwargs[key] is not value and not (
+                key == "training" and kwargs[key] is False):
+            raise ValueError(f"input {key!r} given both in the inputs ({value}) and as a keyword ({kwargs[key]})")
+        kwargs[key] = value
+    tensors = {k: v for k, v in first.items() if not _is_flag(v)}
+    return (tensors,) + tuple(args[1:]), kwargs
+
+
+def _unset(name, value) -> bool:
+    return value is None or (name == "training" and value is False)
+
+
+def unpack_inputs(names, first, kwargs):
+    """Merge a dict / list / tensor first argument with keyword arguments (HF's ``input_processing``).
+
+    ``names`` are the call's parameters in signature order (``input_ids`` first, ``training`` and the
+    cache arguments included), ``kwargs`` the values passed for the others. A dict is matched by key,
+    a list or tuple by position; either may carry the flags (``output_attentions``,
+    ``output_hidden_states``, ``return_dict``, ``training``) and ``None`` entries (unset). Anything
+    else is ``names[0]``. An unknown key, or a value given twice with different values, raises a
+    ValueError naming the input. Returns every name; ``training`` is a bool.
+    """
+    values = dict.fromkeys(names)
+    for key, value in kwargs.items():
+        if key not in values:
+            raise TypeError(f"unexpected argument {key!r}; expected {list(names)}")
+        values[key] = None if _unset(key, value) else value
+
+    def put(key, value, where):
+        if _unset(key, value):
+            return
+        if values[key] is not None:
+            if isinstance(value, bool) and values[key] is value:
+                return
+            raise ValueError(f"input {key!r} given both in the input {where} and as a keyword")
+        values[key] = value
+
     if isinstance(first, Mapping):
         for key, value in first.items():
             if key not in values:
                 raise ValueError(f"unknown input {key!r}; expected one of {list(names)}")
-            if values[key] is not None:
-                raise ValueError(f"input {key!r} given both in the input dict and as a keyword")
-            values[key] = value
-    elif isinstance(first, (list, tuple)) and first and all(
-        v is None or _is_tensor_like(v) for v in first
-    ):
+            put(key, value, "dict")
+    elif _is_input_list(first):
         if len(first) > len(names):
             raise ValueError(f"got {len(first)} positional inputs, at most {len(names)} expected: {list(names)}")
         for key, value in zip(names, first):
-            if value is not None and values[key] is not None:
-                raise ValueError(f"input {key!r} given both in the input list and as a keyword")
-            if value is not None:
-                values[key] = value
+            put(key, value, "list")
     elif first is not None:
         if values[names[0]] is not None:
             raise ValueError(f"input {names[0]!r} given twice")
         values[names[0]] = first
+    if "training" in values:
+        values["training"] = bool(values["training"])
     return values
 
 
@@ -139,6 +201,16 @@ def positions_from_mask(mask):
     return tf.where(mask > 0, count - 1, tf.maximum(steps - leading, 0))
 
 
+def prompt_ids(config, input_ids):
+    """``input_ids``, or HF's one-token prompt [[bos_token_id]] when none is given (a ValueError
+    when the config has no bos_token_id either)."""
+    if input_ids is not None:
+        return input_ids
+    if config.bos_token_id is None:
+        raise ValueError("generate() needs input_ids: the config has no bos_token_id to start from")
+    return tf.constant([[config.bos_token_id]], tf.int32)
+
+
 def _as_config(config) -> OpenAIGPTConfig:
     if isinstance(config, OpenAIGPTConfig):
         return config
@@ -163,6 +235,8 @@ class TFOpenAIGPTMainLayer(keras.layers.Layer):
     call's tokens go); ``attention_mask`` then covers the whole cache, [B, T].
     """
 
+    _keras_serializable = True  # HF's @keras_serializable marker (its tests look for it)
+
     def __init__(self, config, **kwargs):
         kwargs.setdefault("name", "transformer")
         super().__init__(**kwargs)
@@ -177,6 +251,10 @@ class TFOpenAIGPTMainLayer(keras.layers.Layer):
                                                       self.dtype_policy)
             self.drop = keras.layers.Dropout(c.embd_pdrop, name="drop", dtype=self.dtype_policy)
         self.h = [Block(c, name=f"h_._{i}", dtype=self.dtype_policy) for i in range(c.n_layer)]
+
+    def __call__(self, *args, **kwargs):
+        args, kwargs = split_call_flags(self.call, args, kwargs)
+        return super().__call__(*args, **kwargs)
 
     def build(self, input_shape=None):
         self.tokens_embed.build((None, None))
@@ -202,8 +280,9 @@ class TFOpenAIGPTMainLayer(keras.layers.Layer):
         v = unpack_inputs(_MAIN_INPUTS, input_ids, dict(
             attention_mask=attention_mask, token_type_ids=token_type_ids, position_ids=position_ids,
             head_mask=head_mask, inputs_embeds=inputs_embeds, output_attentions=output_attentions,
-            output_hidden_states=output_hidden_states, return_dict=return_dict))
-        return self._forward(**v, training=training, cache=cache, cache_index=cache_index)
+            output_hidden_states=output_hidden_states, return_dict=return_dict, training=training,
+            cache=cache, cache_index=cache_index))
+        return self._forward(**v)
 
     def _forward(self, input_ids, attention_mask, token_type_ids, position_ids, head_mask,
                  inputs_embeds, output_attentions, output_hidden_states, return_dict, training,
@@ -384,11 +463,81 @@ def classification_loss(labels, logits, num_labels, problem_type=None):
 class TFOpenAIGPTPreTrainedModel(keras.Model):
     """Shared plumbing: config handling, serialization, checkpoints, embeddings and Keras training."""
 
-    _input_names: tuple = _MAIN_INPUTS
+    main_input_name = "input_ids"
+    # tfgpt decodes with a KV cache inside one XLA program (HF's TF GPT-1 has no cache: False there)
+    supports_xla_generation = True
 
     def __init__(self, config, *inputs, **kwargs):
         super().__init__(*inputs, **kwargs)
         self.config = _as_config(config)
+        self.serving = tf.function(self.eager_serving, input_signature=[self.input_signature])
+
+    def __call__(self, *args, **kwargs):
+        args, kwargs = split_call_flags(self.call, args, kwargs)
+        return super().__call__(*args, **kwargs)
+
+    # --- HF's TFPreTrainedModel API -------------------------------------------------------------------
+    @classmethod
+    def can_generate(cls) -> bool:
+        """True for the classes with an LM head and ``generate`` (LM head and double heads)."""
+        return callable(getattr(cls, "generate", None))
+
+    @property
+    def input_signature(self):
+        """The serving inputs: ``input_ids`` and ``attention_mask`` [B, S], int32 (HF's rule)."""
+        return {name: tf.TensorSpec((None, None), tf.int32, name=name)
+                for name in ("input_ids", "attention_mask", "token_type_ids")}
+
+    @property
+    def dummy_inputs(self):
+        """Ones of ``input_signature``'s shapes (batch 1, other free dims 2); token types are zeros."""
+        dummies = {}
+        for key, spec in self.input_signature.items():
+            shape = [1] + [2 if d is None else d for d in spec.shape[1:]]
+            fill = tf.zeros if key == "token_type_ids" else tf.ones
+            dummies[key] = fill(shape, dtype=spec.dtype)
+        return dummies
+
+    def eager_serving(self, inputs):
+        """The function behind ``serving``: call on the input dict, then ``serving_output``."""
+        return self.serving_output(self.call(inputs))
+
+    def serving_output(self, output):
+        """HF's serving outputs: hidden states / attentions only when the config asks for them, and
+        per-layer tuples stacked into one tensor [L, ...]."""
+        if not isinstance(output, Mapping):
+            return output
+        keep = {}
+        for key, value in output.items():
+            if key.endswith("hidden_states") and not self.config.output_hidden_states:
+                continue
+            if key.endswith("attentions") and not self.config.output_attentions:
+                continue
+            if isinstance(value, (tuple, list)):
+                value = tf.convert_to_tensor(value)
+            keep[key] = value
+        return type(output)(keep)
+
+    def get_lm_head(self):
+        """HF's separate LM-head layer: none, the head is the token table itself."""
+        return None
+
+    def get_bias(self):
+        """HF's LM-head bias dict: GPT-1's head has no bias."""
+        return None
+
+    def build_in_name_scope(self):
+        """Build every variable inside the model's name scope (HF); the models here build in
+        ``__init__``, so a built model is left as it is."""
+        if not self.built:
+            with tf.name_scope(self.name):
+                self.build()
+
+    def push_to_hub(self, repo_id, **kwargs):
+        """Upload config.json and the weights to the hub repo ``repo_id`` (see tfgpt.checkpoints.push)."""
+        from tfgpt.checkpoints.push import push_to_hub
+
+        return push_to_hub(self, repo_id, **kwargs)
 
     # Keras serialization: get_config mirrors __init__.
     def get_config(self):
@@ -402,6 +551,9 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
+        """From ``get_config()``'s dict (Keras) or from an ``OpenAIGPTConfig`` (HF's ``from_config``)."""
+        if isinstance(config, OpenAIGPTConfig):
+            return cls(config)
         config = dict(config)
         quantized = config.pop("quantized_layers", None) or {}
         model = cls(**config)
@@ -428,11 +580,15 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
 
         return checkpoints.from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs)
 
-    def save_pretrained(self, save_directory, safe_serialization=False, max_shard_size="10GB", **kwargs):
-        """Write config.json + tf_model.h5 (HF's layout) or model.safetensors (PyTorch names)."""
+    def save_pretrained(self, save_directory, saved_model=False, version=1, safe_serialization=False,
+                        max_shard_size="10GB", **kwargs):
+        """Write config.json + tf_model.h5 (HF's layout) or model.safetensors (PyTorch names), plus
+        generation_config.json for models that generate; ``saved_model=True`` also writes a TF
+        Serving SavedModel to ``saved_model/<version>/``."""
         from tfgpt import checkpoints
 
-        return checkpoints.save_pretrained(self, save_directory, safe_serialization=safe_serialization,
+        return checkpoints.save_pretrained(self, save_directory, saved_model=saved_model, version=version,
+                                           safe_serialization=safe_serialization,
                                            max_shard_size=max_shard_size, **kwargs)
 
     def hf_weight_map(self) -> "OrderedDict[str, keras.Variable]":
@@ -459,7 +615,9 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
         if new_num_tokens <= 0:
             raise ValueError(f"new_num_tokens must be positive, got {new_num_tokens}")
         if self.config.pad_token_id is not None and self.config.pad_token_id >= new_num_tokens:
-            raise ValueError(f"pad_token_id {self.config.pad_token_id} would fall outside {new_num_tokens} tokens")
+            # HF resizes all the same; the id simply never occurs in valid inputs
+            logger.warning("pad_token_id %d lies outside the resized table of %d tokens",
+                           self.config.pad_token_id, new_num_tokens)
         old = keras.ops.convert_to_numpy(emb.embeddings)
         rng = np.random.default_rng()
         new = rng.normal(0.0, self.config.initializer_range, (new_num_tokens, old.shape[1])).astype(old.dtype)
@@ -703,12 +861,13 @@ class TFOpenAIGPTModel(TFOpenAIGPTPreTrainedModel):
         v = unpack_inputs(_MAIN_INPUTS, input_ids, dict(
             attention_mask=attention_mask, token_type_ids=token_type_ids, position_ids=position_ids,
             head_mask=head_mask, inputs_embeds=inputs_embeds, output_attentions=output_attentions,
-            output_hidden_states=output_hidden_states, return_dict=return_dict))
+            output_hidden_states=output_hidden_states, return_dict=return_dict, training=training,
+            cache=cache, cache_index=cache_index))
         v["return_dict"] = _flag(v["return_dict"], self.config.return_dict)
-        return self.transformer(**v, training=training, cache=cache, cache_index=cache_index)
+        return self.transformer(**v)
 
 
-_LM_INPUTS = _MAIN_INPUTS[:6] + ("labels",) + _MAIN_INPUTS[6:]
+_LM_INPUTS = _MAIN_INPUTS[:9] + ("labels",) + _MAIN_INPUTS[9:]
 
 
 @keras.saving.register_keras_serializable(package="tfgpt")
@@ -728,17 +887,15 @@ class TFOpenAIGPTLMHeadModel(TFOpenAIGPTPreTrainedModel):
         return self.transformer.tokens_embed
 
     def call(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
-             head_mask=None, inputs_embeds=None, labels=None, output_attentions=None,
-             output_hidden_states=None, return_dict=None, training=False, cache=None,
-             cache_index=None):
+             head_mask=None, inputs_embeds=None, output_attentions=None, output_hidden_states=None,
+             return_dict=None, labels=None, training=False, cache=None, cache_index=None):
         v = unpack_inputs(_LM_INPUTS, input_ids, dict(
             attention_mask=attention_mask, token_type_ids=token_type_ids, position_ids=position_ids,
-            head_mask=head_mask, inputs_embeds=inputs_embeds, labels=labels,
-            output_attentions=output_attentions, output_hidden_states=output_hidden_states,
-            return_dict=return_dict))
+            head_mask=head_mask, inputs_embeds=inputs_embeds, output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states, return_dict=return_dict, labels=labels,
+            training=training, cache=cache, cache_index=cache_index))
         labels, return_dict = v.pop("labels"), v.pop("return_dict")
-        t = self.transformer(**v, return_dict=True, training=training, cache=cache,
-                             cache_index=cache_index)
+        t = self.transformer(**v, return_dict=True)
         logits = tf.cast(self.transformer.tokens_embed(t.last_hidden_state, reverse=True),
                          tf.float32)  # (..., S, V)
         loss = causal_lm_loss(labels, logits) if labels is not None else None
@@ -751,11 +908,11 @@ class TFOpenAIGPTLMHeadModel(TFOpenAIGPTPreTrainedModel):
             labels = labels["labels"]
         return causal_lm_loss(labels, outputs["logits"])
 
-    def generate(self, input_ids, **kwargs):
+    def generate(self, input_ids=None, **kwargs):
         """Generate continuations with one XLA-compiled decode loop (see tfgpt.generation)."""
         from tfgpt.generation import generate
 
-        return generate(self, input_ids, **kwargs)
+        return generate(self, prompt_ids(self.config, input_ids), **kwargs)
 
 
 @keras.saving.register_keras_serializable(package="tfgpt")
@@ -811,7 +968,7 @@ class SequenceSummary(keras.layers.Layer):
         return self.last_dropout(out, training=training)
 
 
-_DH_INPUTS = _MAIN_INPUTS[:6] + ("mc_token_ids", "labels", "mc_labels") + _MAIN_INPUTS[6:]
+_DH_INPUTS = _MAIN_INPUTS[:6] + ("mc_token_ids",) + _MAIN_INPUTS[6:9] + ("labels", "mc_labels") + _MAIN_INPUTS[9:]
 
 
 @keras.saving.register_keras_serializable(package="tfgpt")
@@ -824,6 +981,8 @@ class TFOpenAIGPTDoubleHeadsModel(TFOpenAIGPTPreTrainedModel):
 
     def __init__(self, config, *inputs, lm_coef: float = 0.5, **kwargs):
         super().__init__(config, *inputs, **kwargs)
+        # HF: one score per choice, so mc_logits is [B, C] (the config passed in is updated too)
+        self.config.num_labels = 1
         self.lm_coef = float(lm_coef)
         self.transformer = TFOpenAIGPTMainLayer(self.config, name="transformer", dtype=self.dtype_policy)
         with no_remat():
@@ -839,23 +998,28 @@ class TFOpenAIGPTDoubleHeadsModel(TFOpenAIGPTPreTrainedModel):
     def get_config(self):
         return {**super().get_config(), "lm_coef": self.lm_coef}
 
-    def get_output_embeddings(self):
-        return self.transformer.tokens_embed
-
+    @property
+    def input_signature(self):
+        """HF's: input_ids / attention_mask [B, C, S] and mc_token_ids [B, C], int32."""
+        return {
+            "input_ids": tf.TensorSpec((None, None, None), tf.int32, name="input_ids"),
+            "attention_mask": tf.TensorSpec((None, None, None), tf.int32, name="attention_mask"),
+            "mc_token_ids": tf.TensorSpec((None, None), tf.int32, name="mc_token_ids"),
+        }
 
     def call(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
-             head_mask=None, inputs_embeds=None, mc_token_ids=None, labels=None, mc_labels=None,
-             output_attentions=None, output_hidden_states=None, return_dict=None, training=False,
+             head_mask=None, inputs_embeds=None, mc_token_ids=None, output_attentions=None,
+             output_hidden_states=None, return_dict=None, labels=None, mc_labels=None, training=False,
              cache=None, cache_index=None):
         v = unpack_inputs(_DH_INPUTS, input_ids, dict(
             attention_mask=attention_mask, token_type_ids=token_type_ids, position_ids=position_ids,
             head_mask=head_mask, inputs_embeds=inputs_embeds, mc_token_ids=mc_token_ids,
-            labels=labels, mc_labels=mc_labels, output_attentions=output_attentions,
-            output_hidden_states=output_hidden_states, return_dict=return_dict))
+            output_attentions=output_attentions, output_hidden_states=output_hidden_states,
+            return_dict=return_dict, labels=labels, mc_labels=mc_labels, training=training,
+            cache=cache, cache_index=cache_index))
         mc_token_ids, labels, mc_labels = v.pop("mc_token_ids"), v.pop("labels"), v.pop("mc_labels")
-        return_dict = v.pop("return_dict")
-        t = self.transformer(**v, return_dict=True, training=training, cache=cache,
-                             cache_index=cache_index)
+        return_dict, training, cache = v.pop("return_dict"), v["training"], v["cache"]
+        t = self.transformer(**v, return_dict=True)
         hidden = t.last_hidden_state  # (B, C, S, E)
         logits = tf.cast(self.transformer.tokens_embed(hidden, reverse=True), tf.float32)  # (B, C, S, V)
         if cache is not None:
@@ -914,14 +1078,14 @@ class TFOpenAIGPTDoubleHeadsModel(TFOpenAIGPTPreTrainedModel):
         return _masked_ce(tf.reshape(_int_tensor(labels, "mc_labels"), [-1]),
                           tf.reshape(mc_logits, [-1, tf.shape(mc_logits)[-1]]))
 
-    def generate(self, input_ids, **kwargs):
+    def generate(self, input_ids=None, **kwargs):
         """Generate with the LM head (see tfgpt.generation)."""
         from tfgpt.generation import generate
 
-        return generate(self, input_ids, **kwargs)
+        return generate(self, prompt_ids(self.config, input_ids), **kwargs)
 
 
-_SC_INPUTS = _MAIN_INPUTS[:6] + ("labels",) + _MAIN_INPUTS[6:]
+_SC_INPUTS = _MAIN_INPUTS[:9] + ("labels", "training")
 
 
 @keras.saving.register_keras_serializable(package="tfgpt")
@@ -945,15 +1109,15 @@ class TFOpenAIGPTForSequenceClassification(TFOpenAIGPTPreTrainedModel):
 
 
     def call(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
-             head_mask=None, inputs_embeds=None, labels=None, output_attentions=None,
-             output_hidden_states=None, return_dict=None, training=False):
+             head_mask=None, inputs_embeds=None, output_attentions=None, output_hidden_states=None,
+             return_dict=None, labels=None, training=False):
         v = unpack_inputs(_SC_INPUTS, input_ids, dict(
             attention_mask=attention_mask, token_type_ids=token_type_ids, position_ids=position_ids,
-            head_mask=head_mask, inputs_embeds=inputs_embeds, labels=labels,
-            output_attentions=output_attentions, output_hidden_states=output_hidden_states,
-            return_dict=return_dict))
-        labels, return_dict = v.pop("labels"), v.pop("return_dict")
-        t = self.transformer(**v, return_dict=True, training=training)
+            head_mask=head_mask, inputs_embeds=inputs_embeds, output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states, return_dict=return_dict, labels=labels,
+            training=training))
+        labels, return_dict, training = v.pop("labels"), v.pop("return_dict"), v["training"]
+        t = self.transformer(**v, return_dict=True)
         hidden = t.last_hidden_state  # (B, S, E)
         seq_len = tf.shape(hidden)[1]
         pad = self.config.pad_token_id

@@ -277,6 +277,12 @@ class OpenAIGPTTokenizer(ModelInputsMixin):
                     init.pop(key, None)
         return cls(**init)
 
+    def push_to_hub(self, repo_id, **kwargs):
+        """Upload the tokenizer files to the hub repo ``repo_id`` (see tfgpt.checkpoints.push)."""
+        from tfgpt.checkpoints.push import push_to_hub
+
+        return push_to_hub(self, repo_id, **kwargs)
+
     def save_pretrained(self, save_directory: Union[str, os.PathLike], legacy_format: Optional[bool] = None,
                         filename_prefix: Optional[str] = None, push_to_hub: bool = False) -> List[str]:
         """Write ``vocab.json``, ``merges.txt``, ``tokenizer_config.json`` and ``special_tokens_map.json``.
