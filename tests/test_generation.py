@@ -273,8 +273,6 @@ def test_beam_search_with_one_beam_is_greedy_and_argument_errors(model):
                                   model.generate(p, max_new_tokens=8).numpy())
     with pytest.raises(ValueError, match="num_return_sequences"):
         model.generate(p, max_new_tokens=8, num_beams=2, num_return_sequences=3)
-    with pytest.raises(ValueError, match="beam sampling"):
-        model.generate(p, max_new_tokens=8, num_beams=2, do_sample=True)
     with pytest.raises(ValueError, match="early_stopping"):
         model.generate(p, max_new_tokens=8, num_beams=2, early_stopping="sometimes")
 

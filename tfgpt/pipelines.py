@@ -58,16 +58,19 @@ class TextGenerationPipeline:
 
     task = "text-generation"
 
-    def __init__(self, model, tokenizer, batch_size: int = 1, **generate_kwargs):
+    def __init__(self, model, tokenizer, batch_size: int = 1, **defaults):
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = _positive_int(batch_size, "batch_size")
-        self.generate_kwargs = dict(generate_kwargs)
+        self.defaults = dict(defaults)  # call options and generate options every call starts from
 
     def __repr__(self):
         return f"{type(self).__name__}(model={type(self.model).__name__}, tokenizer={type(self.tokenizer).__name__})"
 
-    def __call__(self, text_inputs: Union[str, Sequence[str]], return_full_text: Optional[bool] = None,
+    def __call__(self, text_inputs: Union[str, Sequence[str]], **kwargs):
+        return self._run(text_inputs, **{**self.defaults, **kwargs})
+
+    def _run(self, text_inputs: Union[str, Sequence[str]], return_full_text: Optional[bool] = None,
                  return_text: Optional[bool] = None, return_tensors: Optional[bool] = None,
                  clean_up_tokenization_spaces: Optional[bool] = None, prefix: str = "",
                  add_special_tokens: bool = True, batch_size: Optional[int] = None, **generate_kwargs):
@@ -84,7 +87,7 @@ class TextGenerationPipeline:
             raise TypeError(f"prefix must be a string, got {type(prefix).__name__}")
         full_text = True if return_full_text is None else bool(return_full_text)
         batch = self.batch_size if batch_size is None else _positive_int(batch_size, "batch_size")
-        options = {**self.generate_kwargs, **generate_kwargs}
+        options = generate_kwargs
         if "input_ids" in options or "attention_mask" in options:
             raise ValueError("pass the prompts as text; input_ids / attention_mask are built by the pipeline")
         n = int(options.get("num_return_sequences", 1))
@@ -160,7 +163,7 @@ def pipeline(task: str, model=None, tokenizer=None, **kwargs) -> TextGenerationP
 
     ``model``: a tfgpt LM-head model, or a folder / hub id; ``tokenizer``: an ``OpenAIGPTTokenizer``,
     a folder / hub id, or None to load it from the model's folder. Other keyword arguments
-    (``batch_size`` and ``generate`` options) become the pipeline's defaults. An unknown task raises
+    (``batch_size``, the call options and ``generate`` options) become the pipeline's defaults. An unknown task raises
     a ValueError naming it.
     """
     if task not in SUPPORTED_TASKS:
