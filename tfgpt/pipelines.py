@@ -52,8 +52,9 @@ class TextGenerationPipeline:
     strings gives one such list per string. Options: ``return_full_text`` (default True: prompt +
     new text), ``return_text`` / ``return_tensors`` (``{"generated_token_ids": [...]}`` instead of
     text: the prompt's ids and the new ones), ``clean_up_tokenization_spaces``, ``prefix`` (text put
-    before every prompt, left out of the returned text), ``add_special_tokens``, ``batch_size`` (prompts per ``generate`` call) and any
-    ``generate`` option (``max_new_tokens``, ``do_sample``, ``num_beams``, ``penalty_alpha`` ...).
+    before every prompt, left out of the returned text), ``add_special_tokens``, ``batch_size``
+    (prompts per ``generate`` call) and any ``generate`` option (``max_new_tokens``, ``do_sample``,
+    ``num_beams``, ``penalty_alpha`` ...).
     """
 
     task = "text-generation"
