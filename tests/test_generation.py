@@ -374,7 +374,7 @@ def test_prepare_request_normalises_the_arguments(model):
     greedy = generation.prepare_request(model, rows[:1], max_new_tokens=3, early_stopping=True)
     assert greedy.options == generation.DecodeOptions()
     with pytest.raises(ValueError, match="mode"):
-        generation.DecodeOptions(mode="contrastive")
+        generation.DecodeOptions(mode="dola")
 
 
 def test_special_ids_come_from_the_arguments_then_the_config():
