@@ -36,9 +36,11 @@ _EXPORTS = {
     "GenerationConfig": "tfgpt.generation.config",
     "TextStreamer": "tfgpt.generation.streamers",
     "TextIteratorStreamer": "tfgpt.generation.streamers",
+    "pipeline": "tfgpt.pipelines",
+    "TextGenerationPipeline": "tfgpt.pipelines",
 }
 _SUBMODULES = {"models", "tokenizers", "generation", "checkpoints", "export", "training", "data", "cli", "io",
-               "hub", "compilation_cache"}
+               "hub", "compilation_cache", "pipelines"}
 
 __all__ = sorted(_EXPORTS)
 

@@ -1,7 +1,8 @@
 """Generation: one XLA-compiled decode loop with a static KV cache (greedy, sampling, beams).
 
 The flow is one-way: ``request`` (Python: validate, resolve eos / pad, bucket with ``buckets``) ->
-``api`` (pick the compiled program for the request) -> ``loop`` (greedy / sampling) or ``beam``,
+``api`` (pick the compiled program for the request) -> ``loop`` (greedy / sampling), ``beam`` (beam
+search and beam sampling) or ``contrastive`` (contrastive search),
 both built from ``program`` (options, parameters, the cached forward pass, score processors) and,
 for the sequential loop, ``sampling``. ``tfgpt.export`` builds its text signatures from the same
 public pieces.
@@ -10,6 +11,7 @@ public pieces.
 from tfgpt.generation.api import cached_program, compile_program, generate  # noqa: F401
 from tfgpt.generation.beam import BeamState, build_beam_program  # noqa: F401
 from tfgpt.generation.buckets import MIN_NEW_BUCKET, MIN_PROMPT_BUCKET, bucket, cache_lengths  # noqa: F401
+from tfgpt.generation.contrastive import ContrastiveState, build_contrastive_program  # noqa: F401
 from tfgpt.generation.loop import SequentialState, build_sequential_program  # noqa: F401
 from tfgpt.generation.program import (  # noqa: F401
     NEG_INF,
@@ -30,4 +32,9 @@ from tfgpt.generation.request import (  # noqa: F401
     prepare_request,
     resolve_special_ids,
 )
-from tfgpt.generation.sampling import GreedySampler, MultinomialSampler, make_sampler  # noqa: F401
+from tfgpt.generation.sampling import (  # noqa: F401
+    GreedySampler,
+    MultinomialSampler,
+    make_sampler,
+    sample_without_replacement,
+)

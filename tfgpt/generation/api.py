@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfgpt.generation.beam import build_beam_program
+from tfgpt.generation.contrastive import build_contrastive_program
 from tfgpt.generation.loop import build_sequential_program
 from tfgpt.generation.program import DecodeOptions
 from tfgpt.generation.request import prepare_request
@@ -32,7 +33,8 @@ def compile_program(model, options: DecodeOptions):
     the input shapes, so a call with new shapes traces and compiles once more and is kept; inside
     another ``tf.function`` (the exported signatures) XLA compiles per shape at run time.
     """
-    build = build_beam_program if options.mode == "beam" else build_sequential_program
+    build = {"beam": build_beam_program, "contrastive": build_contrastive_program}.get(
+        options.mode, build_sequential_program)
     return tf.function(build(model, options), jit_compile=True, autograph=False)
 
 
@@ -57,7 +59,8 @@ def generate(model, input_ids, attention_mask=None, max_new_tokens: Optional[int
              top_k: int = 0, top_p: float = 1.0, num_beams: int = 1, repetition_penalty: float = 1.0,
              eos_token_id: Union[int, Sequence[int], None] = None, pad_token_id: Optional[int] = None,
              seed: Optional[int] = None, length_penalty: float = 1.0,
-             early_stopping: Union[bool, str] = False, num_return_sequences: int = 1):
+             early_stopping: Union[bool, str] = False, num_return_sequences: int = 1,
+             penalty_alpha: Optional[float] = None):
     """Generate continuations of ``input_ids`` [B, S] (or [B, C, S]); returns int32 [B', S + new].
 
     ``B' = B * num_return_sequences``. The prompt is included (left-aligned when a right-padded mask
@@ -65,13 +68,15 @@ def generate(model, input_ids, attention_mask=None, max_new_tokens: Optional[int
     the last step any row needed (HF's convention). Greedy by default; ``do_sample`` samples with
     ``temperature`` / ``top_k`` / ``top_p`` from a stateless generator seeded by ``seed``
     (reproducible); ``num_beams > 1`` runs beam search with ``length_penalty`` / ``early_stopping``
-    (True, False or "never"). ``repetition_penalty`` divides (multiplies if negative) the scores of
+    (True, False or "never"), beam sampling with ``do_sample``; ``penalty_alpha > 0`` with
+    ``top_k > 1`` runs contrastive search over ``top_k`` candidates. ``repetition_penalty`` divides (multiplies if negative) the scores of
     tokens already in the row. ``max_new_tokens`` or ``max_length`` (prompt included; 20 when
     neither is given) bound the length; the real prompt plus new tokens must fit ``n_positions``.
     """
     r = prepare_request(model, input_ids, attention_mask, max_new_tokens, max_length, do_sample,
                         temperature, top_k, top_p, num_beams, repetition_penalty, eos_token_id,
-                        pad_token_id, seed, length_penalty, early_stopping, num_return_sequences)
+                        pad_token_id, seed, length_penalty, early_stopping, num_return_sequences,
+                        penalty_alpha)
     ids, mask = r.bucketed_prompts()  # (B, P)
     new_slots = tf.zeros([r.new_bucket], tf.int32)  # (N,): its length is the program's N
     program = cached_program(model, r.options, r.batch, r.prompt_bucket, r.new_bucket)

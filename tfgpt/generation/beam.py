@@ -5,6 +5,11 @@ Running beams and finished hypotheses are kept apart; each step takes the top K2
 next running beams, and merges the best K that stopped (eos, or the last step) into the finished
 set, scored by sum log-prob / generated_length ** length_penalty.
 
+Beam sampling (``DecodeOptions.do_sample``, HF's ``_beam_search`` with ``do_sample=True``) warps the
+processed log-probs (temperature, top-k, top-p, keeping at least one more token than there are eos
+ids) and draws the K2 candidates without replacement from softmax(warped log-probs + beam scores)
+over all beams x vocabulary, in draw order, instead of taking the top K2; the rest is the same.
+
 Shapes in comments: B prompts, K beams, K2 candidates per step, N bucketed new tokens, V vocabulary.
 """
 
@@ -22,6 +27,7 @@ from tfgpt.generation.program import (
     count_trace,
     static_dim,
 )
+from tfgpt.generation.sampling import MultinomialSampler, sample_without_replacement
 
 
 class BeamState(NamedTuple):
@@ -59,12 +65,16 @@ def build_beam_program(model, options: DecodeOptions):
     V = forward.vocab_size
     has_eos = options.n_eos > 0
     early = options.early_stopping
+    sampling = options.do_sample
 
     def program(prompt_ids, prompt_mask, new_slots, max_new, params):
         count_trace()
         B, P, N = static_dim(prompt_ids, 0), static_dim(prompt_ids, 1), static_dim(new_slots, 0)
         BK, T = B * K, P + N
         processors = ScoreProcessors(options, params)
+        if sampling:  # HF's warpers for beams keep at least one non-eos token
+            warper = MultinomialSampler(params.temperature, options.top_k, options.use_top_p, params.top_p,
+                                        params.seed, min_tokens_to_keep=max(1, options.n_eos) + 1)
         lp = params.length_penalty
         max_new_f = tf.cast(max_new, tf.float32)
         cache_mask = tf.concat([prompt_mask, tf.ones([B, N], tf.int32)], axis=1)  # (B, T)
@@ -83,9 +93,15 @@ def build_beam_program(model, options: DecodeOptions):
             valid = (cache_mask > 0) & (columns < P + i)  # (BK, T)
             log_probs = tf.nn.log_softmax(logits, axis=-1)  # (BK, V)
             log_probs = processors(buffer, log_probs, P + i, valid, prompt_lengths)
+            if sampling:
+                log_probs = warper.warp(log_probs)
             log_probs = log_probs + tf.reshape(s.running_scores, [BK, 1])
             flat = tf.reshape(log_probs, [B, K * V])
-            top_scores, top_index = tf.math.top_k(flat, k=K2)  # (B, K2)
+            if sampling:  # K2 draws in draw order (HF keeps that order), their scores gathered
+                top_index = sample_without_replacement(flat, K2, tf.stack([params.seed, i]))  # (B, K2)
+                top_scores = tf.gather(flat, top_index, batch_dims=1)
+            else:
+                top_scores, top_index = tf.math.top_k(flat, k=K2)  # (B, K2)
             beam = top_index // V
             token = top_index % V
             cand = gather_beams(s.running, beam)  # (B, K2, N)

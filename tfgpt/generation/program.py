@@ -18,7 +18,7 @@ import tensorflow as tf
 
 NEG_INF = -1.0e9  # HF's "impossible" beam score: finite, so sums and comparisons stay well defined
 SEED_MODULUS = 2**31 - 1  # sampling seeds are reduced modulo this (they are int32 in the programs)
-MODES = ("greedy", "sample", "beam")
+MODES = ("greedy", "sample", "beam", "contrastive")
 
 # Number of traces of the compiled programs (all models); tests check that same-bucket calls reuse them.
 _TRACES = {"count": 0}
@@ -38,10 +38,11 @@ def count_trace() -> None:
 class DecodeOptions:
     """The compile-time choices of a decode program: a different value compiles another program.
 
-    ``mode`` is greedy, sample or beam; ``top_k`` (0 = off) and ``use_top_p`` shape the sampler;
+    ``mode`` is greedy, sample, beam or contrastive; ``top_k`` (0 = off) and ``use_top_p`` shape the
+    sampler (in contrastive search ``top_k`` is the number of candidates per step);
     ``use_repetition_penalty`` turns the penalty processor on; ``n_eos`` is the number of eos ids
     (0: rows never stop early); ``num_beams`` and ``early_stopping`` (True, False, "never") drive
-    beam search.
+    beam search, which samples its candidates when ``do_sample`` (HF's beam sampling).
     """
 
     mode: str = "greedy"
@@ -51,19 +52,25 @@ class DecodeOptions:
     n_eos: int = 0
     num_beams: int = 1
     early_stopping: Union[bool, str] = False
+    do_sample: bool = False
 
     def __post_init__(self):
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
         if self.early_stopping not in (True, False, "never"):
             raise ValueError(f"early_stopping must be True, False or 'never', got {self.early_stopping!r}")
+        if self.do_sample and self.mode != "beam":
+            raise ValueError(f"do_sample selects beam sampling in mode 'beam'; mode {self.mode!r} has its own")
+        if self.mode == "contrastive" and self.top_k < 2:
+            raise ValueError(f"contrastive search needs top_k > 1 candidates, got {self.top_k}")
 
 
 class DecodeParams(NamedTuple):
     """The run-time values of a decode program (Python numbers, or the tensors ``as_tensors`` gives).
 
     Changing them never recompiles. ``eos_token_ids`` is a sequence of ids ([0] stands in when there
-    is none: ``DecodeOptions.n_eos`` = 0 then ignores it); finished rows emit ``pad_token_id``.
+    is none: ``DecodeOptions.n_eos`` = 0 then ignores it); finished rows emit ``pad_token_id``;
+    ``penalty_alpha`` weighs the degeneration penalty of contrastive search.
     """
 
     temperature: Union[float, tf.Tensor] = 1.0
@@ -73,6 +80,7 @@ class DecodeParams(NamedTuple):
     eos_token_ids: Union[Sequence[int], tf.Tensor] = ()
     pad_token_id: Union[int, tf.Tensor] = 0
     seed: Union[int, tf.Tensor] = 0
+    penalty_alpha: Union[float, tf.Tensor] = 0.0
 
     def as_tensors(self) -> "DecodeParams":
         """The same values as float32 / int32 tensors (an int32 [n_eos] tensor of eos ids)."""
@@ -87,6 +95,7 @@ class DecodeParams(NamedTuple):
             eos_token_ids=tf.cast(tf.reshape(eos, [-1]), tf.int32),
             pad_token_id=tf.cast(self.pad_token_id, tf.int32),
             seed=tf.cast(self.seed, tf.int32),
+            penalty_alpha=tf.cast(self.penalty_alpha, tf.float32),
         )
 
 
@@ -116,15 +125,23 @@ class CachedForward:
         shape = [batch, 2, self.n_head, length, self.head_dim]
         return tuple(tf.zeros(shape, self.dtype) for _ in range(self.n_layer))
 
-    def next_logits(self, ids, mask, cache, index):
-        """(logits [B, V] float32 of the last of ``ids`` [B, S], the updated cache).
+    def hidden_states(self, ids, mask, cache, index):
+        """(last-layer hidden states [B, S, E] of ``ids`` [B, S], the updated cache).
 
         ``mask`` [B, T] marks the real positions of the whole cache (None: all real).
         """
         out = self.transformer(ids, attention_mask=mask, cache=cache, cache_index=index,
                                return_dict=True, training=False)
-        last = out.last_hidden_state[:, -1, :]  # (B, E)
-        return tf.cast(self.transformer.tokens_embed(last, reverse=True), tf.float32), out.cache
+        return out.last_hidden_state, out.cache
+
+    def logits(self, hidden):
+        """The LM head's float32 logits [B, V] of hidden states [B, E] (the tied token table)."""
+        return tf.cast(self.transformer.tokens_embed(hidden, reverse=True), tf.float32)
+
+    def next_logits(self, ids, mask, cache, index):
+        """(logits [B, V] float32 of the last of ``ids`` [B, S], the updated cache); ``mask`` as above."""
+        hidden, cache = self.hidden_states(ids, mask, cache, index)
+        return self.logits(hidden[:, -1, :]), cache
 
 
 # --- score processors: raw logits -> scores, between the forward pass and the token choice ----------

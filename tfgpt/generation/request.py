@@ -146,7 +146,8 @@ class GenerationRequest:
 def prepare_request(model, input_ids, attention_mask=None, max_new_tokens=None, max_length=None,
                     do_sample=False, temperature=1.0, top_k=0, top_p=1.0, num_beams=1,
                     repetition_penalty=1.0, eos_token_id=None, pad_token_id=None, seed=None,
-                    length_penalty=1.0, early_stopping=False, num_return_sequences=1) -> GenerationRequest:
+                    length_penalty=1.0, early_stopping=False, num_return_sequences=1,
+                    penalty_alpha=None) -> GenerationRequest:
     """Validate ``generate``'s arguments (clear ValueError / TypeError naming the argument) and
     normalise them into a ``GenerationRequest``."""
     cfg = model.config
@@ -217,9 +218,6 @@ def prepare_request(model, input_ids, attention_mask=None, max_new_tokens=None, 
         raise ValueError(f"num_beams must be >= 1, got {num_beams}")
     if num_return_sequences < 1:
         raise ValueError(f"num_return_sequences must be >= 1, got {num_return_sequences}")
-    if num_beams > 1 and do_sample:
-        raise ValueError("beam sampling (num_beams > 1 with do_sample=True) is not supported; "
-                         "use num_beams=1 for sampling or do_sample=False for beam search")
     if num_beams > 1 and num_return_sequences > num_beams:
         raise ValueError(f"num_return_sequences={num_return_sequences} must be <= num_beams={num_beams}")
     if num_beams == 1 and not do_sample and num_return_sequences > 1:
@@ -241,19 +239,28 @@ def prepare_request(model, input_ids, attention_mask=None, max_new_tokens=None, 
     if not repetition_penalty > 0:
         raise ValueError(f"repetition_penalty must be > 0, got {repetition_penalty}")
 
-    mode = "beam" if num_beams > 1 else ("sample" if do_sample else "greedy")
-    sampling = mode == "sample"
+    penalty_alpha = 0.0 if penalty_alpha is None else float(penalty_alpha)
+    if not 0.0 <= penalty_alpha <= 1.0:
+        raise ValueError(f"penalty_alpha must be in [0, 1], got {penalty_alpha}")
+    contrastive = penalty_alpha > 0
+    if contrastive and (do_sample or num_beams > 1 or top_k < 2):
+        raise ValueError(f"penalty_alpha={penalty_alpha} selects contrastive search, which needs top_k > 1 "
+                         f"(got {top_k}), do_sample=False (got {do_sample}) and num_beams=1 (got {num_beams})")
+
+    mode = "beam" if num_beams > 1 else ("sample" if do_sample else ("contrastive" if contrastive else "greedy"))
+    sampling = bool(do_sample)  # sampling or beam sampling
     options = DecodeOptions(
-        mode=mode, top_k=min(top_k, cfg.vocab_size) if sampling else 0,
+        mode=mode, top_k=min(top_k, cfg.vocab_size) if (sampling or contrastive) else 0,
         use_top_p=sampling and top_p < 1.0, use_repetition_penalty=repetition_penalty != 1.0,
         n_eos=len(special.eos_token_ids), num_beams=num_beams,
-        early_stopping=early_stopping if mode == "beam" else False)
+        early_stopping=early_stopping if mode == "beam" else False, do_sample=sampling and mode == "beam")
     if seed is None:
         seed = int(np.random.default_rng().integers(0, SEED_MODULUS))
     params = DecodeParams(temperature=temperature, top_p=top_p, repetition_penalty=repetition_penalty,
                           length_penalty=float(length_penalty), eos_token_ids=special.eos_token_ids,
-                          pad_token_id=special.pad_token_id, seed=int(seed) % SEED_MODULUS)
-    if sampling and num_return_sequences > 1:  # HF: each prompt repeated, rows sampled apart
+                          pad_token_id=special.pad_token_id, seed=int(seed) % SEED_MODULUS,
+                          penalty_alpha=penalty_alpha)
+    if mode == "sample" and num_return_sequences > 1:  # HF: each prompt repeated, rows sampled apart
         ids = np.repeat(ids, num_return_sequences, axis=0)
         mask = np.repeat(mask, num_return_sequences, axis=0)
     return GenerationRequest(ids=ids, mask=mask, lead_shape=lead_shape, prompt_len=prompt_len,

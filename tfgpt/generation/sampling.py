@@ -23,24 +23,28 @@ class MultinomialSampler:
     """One draw per row from softmax(warped scores), seeded by (seed, step).
 
     ``top_k`` (a Python int, 0 = off) keeps the k best tokens; with ``use_top_p`` the smallest set
-    of best tokens whose probability reaches ``top_p`` is kept (the best token always is).
+    of best tokens whose probability reaches ``top_p`` is kept. Both keep at least
+    ``min_tokens_to_keep`` tokens (HF keeps one more than the eos ids when sampling beams).
     """
 
-    def __init__(self, temperature, top_k: int, use_top_p: bool, top_p, seed):
+    def __init__(self, temperature, top_k: int, use_top_p: bool, top_p, seed, min_tokens_to_keep: int = 1):
         self.temperature, self.top_k, self.top_p, self.seed = temperature, int(top_k), top_p, seed
         self.use_top_p = bool(use_top_p)
+        self.keep = int(min_tokens_to_keep)
+        if self.top_k:
+            self.top_k = max(self.top_k, self.keep)
 
     def warp(self, scores):
         scores = scores / self.temperature
         if self.top_k:
-            kth = tf.math.top_k(scores, k=self.top_k, sorted=True).values[:, -1:]  # (B, 1)
+            kth = tf.math.top_k(scores, k=min(self.top_k, scores.shape[-1]), sorted=True).values[:, -1:]  # (B, 1)
             scores = tf.where(scores < kth, -np.inf, scores)
         if self.use_top_p:
             order = tf.argsort(scores, axis=-1, direction="ASCENDING", stable=True)  # (B, V)
             ascending = tf.gather(scores, order, batch_dims=1)
             cum = tf.cumsum(tf.nn.softmax(ascending, axis=-1), axis=-1)
             remove = cum <= 1.0 - self.top_p
-            remove = tf.concat([remove[:, :-1], tf.zeros_like(remove[:, -1:])], axis=1)  # keep the top
+            remove &= (tf.range(tf.shape(remove)[1]) < tf.shape(remove)[1] - self.keep)[None, :]  # keep the top
             remove = tf.gather(remove, tf.argsort(order, axis=-1), batch_dims=1)  # back to vocab order
             scores = tf.where(remove, -np.inf, scores)
         return scores
@@ -48,6 +52,20 @@ class MultinomialSampler:
     def __call__(self, scores, step):
         seed = tf.stack([self.seed, step])
         return tf.reshape(tf.random.stateless_categorical(self.warp(scores), 1, seed, dtype=tf.int32), [-1])
+
+
+def sample_without_replacement(scores, k: int, seed):
+    """``k`` distinct indices per row [B, k] drawn from softmax(``scores`` [B, M]) without replacement.
+
+    Gumbel top-k: the order of the k largest ``scores + Gumbel noise`` is distributed as k successive
+    draws without replacement (``torch.multinomial(..., replacement=False)``, which HF's beam sampling
+    uses), so the indices come in draw order. ``seed`` is a [2] int32 stateless seed.
+    """
+    # Philox named explicitly: XLA on CPU generates "auto_select" uniforms about 25 times slower
+    uniform = tf.random.stateless_uniform(tf.shape(scores), seed, minval=np.finfo(np.float32).tiny, maxval=1.0,
+                                          alg="philox")
+    gumbel = -tf.math.log(-tf.math.log(uniform))  # (B, M)
+    return tf.math.top_k(scores + gumbel, k=k, sorted=True).indices
 
 
 def make_sampler(options: DecodeOptions, params: DecodeParams):
