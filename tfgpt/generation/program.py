@@ -116,15 +116,26 @@ class CachedForward:
         shape = [batch, 2, self.n_head, length, self.head_dim]
         return tuple(tf.zeros(shape, self.dtype) for _ in range(self.n_layer))
 
-    def next_logits(self, ids, mask, cache, index):
-        """(logits [B, V] float32 of the last of ``ids`` [B, S], the updated cache).
+    def hidden(self, ids, mask, cache, index):
+        """(hidden states [B, S, E] of ``ids`` [B, S] written at ``index``, the updated cache).
 
         ``mask`` [B, T] marks the real positions of the whole cache (None: all real).
         """
         out = self.transformer(ids, attention_mask=mask, cache=cache, cache_index=index,
                                return_dict=True, training=False)
-        last = out.last_hidden_state[:, -1, :]  # (B, E)
-        return tf.cast(self.transformer.tokens_embed(last, reverse=True), tf.float32), out.cache
+        return out.last_hidden_state, out.cache
+
+    def next_logits(self, ids, mask, cache, index):
+        """(logits [B, V] float32 of the last of ``ids`` [B, S], the updated cache)."""
+        hidden, cache = self.hidden(ids, mask, cache, index)
+        last = hidden[:, -1, :]  # (B, E)
+        return tf.cast(self.transformer.tokens_embed(last, reverse=True), tf.float32), cache
+
+    def all_logits(self, ids, mask, cache, index):
+        """(logits [B, S, V] float32 of every one of ``ids`` [B, S], the updated cache): the
+        verification pass of speculative decoding scores S tokens in one read of the weights."""
+        hidden, cache = self.hidden(ids, mask, cache, index)
+        return tf.cast(self.transformer.tokens_embed(hidden, reverse=True), tf.float32), cache
 
 
 # --- score processors: raw logits -> scores, between the forward pass and the token choice ----------
