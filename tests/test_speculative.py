@@ -235,3 +235,33 @@ def test_programs_are_reused(target):
     target.generate(grounded(3)[None], max_new_tokens=12, prompt_lookup_num_tokens=3)
     assert trace_count() == before
     assert callable(run_speculative)
+
+
+def test_saved_model_lookup_text_matches_generate_text(gpt_tokenizer_session, tmp_path):
+    """The exported ``lookup_text`` signature (and ``generate_text(..., prompt_lookup_num_tokens=)``)
+    returns generate_text's texts; out-of-range draft counts are refused."""
+    from tfgpt import export
+
+    tok = gpt_tokenizer_session
+    lm = tiny_model(seed=3, vocab_size=len(tok), n_positions=64, initializer_range=0.1)
+    loaded = tf.saved_model.load(export.export_saved_model(lm, tmp_path / "gpt" / "1", tokenizer=tok))
+    assert "lookup_text" in loaded.signatures
+    prompts = tf.constant(["the king is dead , the king is dead , long live the king", "hello world hello"])
+    want = loaded.signatures["generate_text"](prompts=prompts, max_new_tokens=tf.constant(12))
+    for k in (1, 4, 10):
+        got = loaded.signatures["lookup_text"](prompts=prompts, max_new_tokens=tf.constant(12),
+                                               prompt_lookup_num_tokens=tf.constant(k))
+        assert got["texts"].numpy().tolist() == want["texts"].numpy().tolist()
+        assert got["completions"].numpy().tolist() == want["completions"].numpy().tolist()
+    got = loaded.generate_text(prompts, tf.constant(12), prompt_lookup_num_tokens=tf.constant(3))
+    assert got["texts"].numpy().tolist() == want["texts"].numpy().tolist()
+    assert loaded.generate_text(prompts, tf.constant(12))["texts"].numpy().tolist() == want["texts"].numpy().tolist()
+    # what the in-process model generates, with or without prompt lookup
+    rows = [tok.encode(p.decode()) for p in prompts.numpy()]
+    ref = lm.generate(rows, max_new_tokens=12, prompt_lookup_num_tokens=4).numpy()
+    width = max(len(r) for r in rows)
+    assert [tok.decode(row[width:].tolist()) for row in ref] == [c.decode() for c in want["completions"].numpy()]
+    for bad in (0, 11):
+        with pytest.raises(tf.errors.InvalidArgumentError, match="prompt_lookup_num_tokens"):
+            loaded.signatures["lookup_text"](prompts=prompts, max_new_tokens=tf.constant(4),
+                                             prompt_lookup_num_tokens=tf.constant(bad))

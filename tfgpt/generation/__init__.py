@@ -3,7 +3,8 @@
 The flow is one-way: ``request`` (Python: validate, resolve eos / pad, bucket with ``buckets``) ->
 ``api`` (pick the compiled program for the request) -> ``loop`` (greedy / sampling) or ``beam``,
 both built from ``program`` (options, parameters, the cached forward pass, score processors) and,
-for the sequential loop, ``sampling``. ``tfgpt.export`` builds its text signatures from the same
+for the sequential loop, ``sampling``; ``speculative`` (prompt lookup, assisted decoding) verifies
+several drafted tokens per pass with the same pieces. ``tfgpt.export`` builds its text signatures from the same
 public pieces.
 """
 
@@ -31,3 +32,11 @@ from tfgpt.generation.request import (  # noqa: F401
     resolve_special_ids,
 )
 from tfgpt.generation.sampling import GreedySampler, MultinomialSampler, make_sampler  # noqa: F401
+from tfgpt.generation.speculative import (  # noqa: F401
+    SpeculativeOptions,
+    SpeculativeStats,
+    build_speculative_program,
+    prompt_lookup_drafts,
+    run_speculative,
+    speculative_options,
+)

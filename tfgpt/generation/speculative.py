@@ -166,9 +166,11 @@ def build_speculative_program(model, options: DecodeOptions, speculative: Specul
     def program(prompt_ids, prompt_mask, new_slots, max_new, params, num_draft):
         count_trace()
         B, P, N = static_dim(prompt_ids, 0), static_dim(prompt_ids, 1), static_dim(new_slots, 0)
-        T = min(P + N + S, model.config.n_positions)  # the cache: slack for S tokens where it fits
+        n_positions = model.config.n_positions
         if drafter is not None:
-            T = min(T, assistant.config.n_positions)
+            n_positions = min(n_positions, assistant.config.n_positions)
+        static = isinstance(P, int) and isinstance(N, int)  # else inside another graph (the export)
+        T = (min if static else tf.minimum)(P + N + S, n_positions)  # the cache: slack for S where it fits
         W = P + N + S  # the token buffer: a pass may write S columns past the last needed one
         sampler = make_sampler(options, params)
         processors = ScoreProcessors(options, params)
