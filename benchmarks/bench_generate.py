@@ -102,7 +102,7 @@ def speculative_rows(model, args, rng):
     passage = rng.integers(0, cfg.vocab_size, 32)
     open_ids = rng.integers(0, cfg.vocab_size, (1, 64))
     cases = [("grounded", model, np.tile(passage, 2)[None]), ("open", model, open_ids)]
-    if not args.checkpoint:
+    if not args.checkpoint and not args.no_varied:
         # Random weights at the usual scale (0.02) repeat one token, which any draft predicts; at
         # scale 1.0 they emit varied tokens that neither drafter predicts: the cost of failed drafts.
         varied = tfgpt.TFOpenAIGPTLMHeadModel(
@@ -155,6 +155,8 @@ def main(argv=None):
     ap.add_argument("--checkpoint", default=None,
                     help="a saved TFOpenAIGPTLMHeadModel folder to use instead of random weights")
     ap.add_argument("--skip-plain", action="store_true", help="only the speculative rows")
+    ap.add_argument("--no-varied", action="store_true",
+                    help="skip the varied-weights rows (at GPT-1 size scale-1.0 weights repeat tokens too)")
     args = ap.parse_args(argv)
 
     import tensorflow as tf
