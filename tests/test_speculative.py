@@ -234,7 +234,25 @@ def test_programs_are_reused(target):
     before = trace_count()
     target.generate(grounded(3)[None], max_new_tokens=12, prompt_lookup_num_tokens=3)
     assert trace_count() == before
-    assert callable(run_speculative)
+    # the same program, called with a prepared request: tokens, steps and the pass count
+    from tfgpt.generation import prepare_request
+
+    plain = target.generate(ids, max_new_tokens=10).numpy()[:, ids.shape[1]:]
+    before = trace_count()
+    tokens, steps, stats = run_speculative(target, prepare_request(target, ids, max_new_tokens=10),
+                                           SpeculativeOptions("prompt_lookup", 3))
+    assert trace_count() == before
+    np.testing.assert_array_equal(tokens.numpy()[:, : int(steps)], plain)
+    assert stats.new_tokens == 10 and stats.passes < 9
+
+
+def test_repetition_penalty_scores_each_drafted_position(target):
+    """The processors see the drafts before each verified position, as plain greedy's steps do."""
+    ids = grounded(6)[None]
+    plain = target.generate(ids, max_new_tokens=20, repetition_penalty=1.3).numpy()
+    fast = target.generate(ids, max_new_tokens=20, repetition_penalty=1.3, prompt_lookup_num_tokens=4).numpy()
+    np.testing.assert_array_equal(fast, plain)
+    assert not np.array_equal(plain, target.generate(ids, max_new_tokens=20).numpy())  # the penalty acts
 
 
 def test_saved_model_lookup_text_matches_generate_text(gpt_tokenizer_session, tmp_path):
