@@ -245,8 +245,9 @@ def export_saved_model(model, path, tokenizer=None, version: Optional[int] = Non
     ``path`` is the versioned folder (``export/gpt/1``) or, with ``version`` (or neither: the next
     free version), the base folder. An existing version is replaced only with ``overwrite=True``.
     With ``tokenizer`` (``OpenAIGPTTokenizer`` or ``TFOpenAIGPTTokenizer``) an LM model also gets the
-    ``generate_text`` (greedy), ``lookup_text`` (greedy by prompt lookup) and ``sample_text`` signatures; ``top_k`` (0 = off) is fixed for
-    sampling, ``eos_token_id`` / ``pad_token_id`` default to the config's.
+    ``generate_text`` (greedy), ``lookup_text`` (greedy by prompt lookup) and ``sample_text``
+    signatures; ``top_k`` (0 = off) is fixed for sampling, ``eos_token_id`` / ``pad_token_id``
+    default to the config's.
     """
     base, version = resolve_version_dir(path, version)
     target = base / str(version)
