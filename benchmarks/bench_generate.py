@@ -7,6 +7,15 @@ in the same process: a "weight-read floor" (an XLA loop doing only the matrix-ve
 one decode step, i.e. the measured bandwidth limit right now) and the no-cache eager loop (a full
 forward pass per token, as HF's TF GPT-1 does).
 
+Then speculative decoding, batch 1, in the same run: plain greedy, prompt lookup
+(``prompt_lookup_num_tokens``) and assisted decoding (``assistant_model``: a smaller model of the
+same vocabulary) on (a) an input-grounded prompt (a passage given twice, so a continuation can copy
+from it) and (b) open text (no repeated passage); tokens/s, the acceptance rate, tokens per pass of
+the target over its weights and the ratio to plain greedy, each checked token for token against
+plain greedy. With random weights the acceptance rates say how often the model repeats what it has
+seen, not how well a trained model would; ``--checkpoint`` (a folder ``tfgpt train`` wrote) uses a
+trained model's weights instead.
+
     python benchmarks/bench_generate.py --size gpt1     # 12 x 768, vocab 40478 (116.5 M parameters)
     python benchmarks/bench_generate.py --size small    # a quick smoke run
 """
@@ -23,6 +32,11 @@ import numpy as np
 SIZES = {
     "gpt1": dict(vocab_size=40478, n_positions=512, n_embd=768, n_layer=12, n_head=12),
     "small": dict(vocab_size=5000, n_positions=256, n_embd=256, n_layer=4, n_head=4),
+}
+# The assistant of the assisted-decoding rows: the same vocabulary, a fraction of the work per token.
+ASSISTANTS = {
+    "gpt1": dict(n_embd=256, n_layer=2, n_head=4),
+    "small": dict(n_embd=64, n_layer=1, n_head=2),
 }
 
 
@@ -76,6 +90,53 @@ def generate_no_cache(model, input_ids, max_new_tokens):
     return ids
 
 
+def speculative_rows(model, args, rng):
+    """Plain greedy, prompt lookup and assisted decoding, batch 1, on a grounded and an open prompt."""
+    import tfgpt
+
+    cfg = model.config
+    keys = ("vocab_size", "n_positions", "resid_pdrop", "embd_pdrop", "attn_pdrop")
+    small = dict(ASSISTANTS.get(args.size, ASSISTANTS["small"]), **{k: getattr(cfg, k) for k in keys})
+    assistant = tfgpt.TFOpenAIGPTLMHeadModel(tfgpt.OpenAIGPTConfig(**small))
+    new = args.speculative_new_tokens
+    passage = rng.integers(0, cfg.vocab_size, 32)
+    open_ids = rng.integers(0, cfg.vocab_size, (1, 64))
+    cases = [("grounded", model, np.tile(passage, 2)[None]), ("open", model, open_ids)]
+    if not args.checkpoint and not args.no_varied:
+        # Random weights at the usual scale (0.02) repeat one token, which any draft predicts; at
+        # scale 1.0 they emit varied tokens that neither drafter predicts: the cost of failed drafts.
+        varied = tfgpt.TFOpenAIGPTLMHeadModel(
+            tfgpt.OpenAIGPTConfig.from_dict({**cfg.to_dict(), "initializer_range": 1.0}))
+        cases.append(("varied", varied, open_ids))
+    variants = {
+        "plain greedy": {},
+        f"prompt lookup K={args.lookup_tokens}": dict(prompt_lookup_num_tokens=args.lookup_tokens),
+        f"assisted K={args.assistant_tokens} ({small['n_layer']} x {small['n_embd']})": dict(
+            assistant_model=assistant, num_assistant_tokens=args.assistant_tokens),
+    }
+    print(f"\nspeculative decoding, batch 1, 64-token prompts, {new} new tokens, {args.runs} runs "
+          f"({'random weights' if not args.checkpoint else args.checkpoint})")
+    print(f"{'prompt':<9} {'variant':<34} {'first call s':>12} {'median s':>9} {'tokens/s':>9} "
+          f"{'accepted':>9} {'tok/pass':>9} {'x greedy':>9} {'same':>5}")
+    for prompt_name, target, ids in cases:
+        base = None
+        reference = None
+        for name, kwargs in variants.items():
+            t0 = time.perf_counter()
+            out = target.generate(ids, max_new_tokens=new, **kwargs).numpy()
+            first = time.perf_counter() - t0
+            walls, _ = timed(lambda: target.generate(ids, max_new_tokens=new, **kwargs).numpy(), args.runs)
+            tps = new / statistics.median(walls)
+            if reference is None:
+                reference, base = out, tps
+            stats = getattr(target, "last_speculative_stats", None) if kwargs else None
+            accepted = f"{stats.acceptance_rate:.2f}" if stats else ""
+            per_pass = f"{stats.tokens_per_pass:.2f}" if stats else "1.00"
+            same = "yes" if np.array_equal(out, reference) else "NO"
+            print(f"{prompt_name:<9} {name:<34} {first:>12.2f} {statistics.median(walls):>9.3f} {tps:>9.1f} "
+                  f"{accepted:>9} {per_pass:>9} {tps / base:>9.2f} {same:>5}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", choices=sorted(SIZES), default="gpt1")
@@ -87,6 +148,15 @@ def main(argv=None):
                     help="nominal streaming read bandwidth for the batch-1 limit (this machine: ~15-20 GB/s)")
     ap.add_argument("--eager-new-tokens", type=int, default=8,
                     help="tokens for the no-cache eager contrast (it is slow)")
+    ap.add_argument("--speculative-new-tokens", type=int, default=64,
+                    help="new tokens of the speculative rows (their prompts are 64 tokens)")
+    ap.add_argument("--lookup-tokens", type=int, default=10, help="prompt_lookup_num_tokens (HF's default 10)")
+    ap.add_argument("--assistant-tokens", type=int, default=10, help="num_assistant_tokens")
+    ap.add_argument("--checkpoint", default=None,
+                    help="a saved TFOpenAIGPTLMHeadModel folder to use instead of random weights")
+    ap.add_argument("--skip-plain", action="store_true", help="only the speculative rows")
+    ap.add_argument("--no-varied", action="store_true",
+                    help="skip the varied-weights rows (at GPT-1 size scale-1.0 weights repeat tokens too)")
     args = ap.parse_args(argv)
 
     import tensorflow as tf
@@ -95,7 +165,11 @@ def main(argv=None):
     from tfgpt import generation
 
     cfg = tfgpt.OpenAIGPTConfig(**SIZES[args.size], resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
-    model = tfgpt.TFOpenAIGPTLMHeadModel(cfg)
+    if args.checkpoint:
+        model = tfgpt.TFOpenAIGPTLMHeadModel.from_pretrained(args.checkpoint)
+        cfg = model.config
+    else:
+        model = tfgpt.TFOpenAIGPTLMHeadModel(cfg)
     n_params = sum(int(np.prod(v.shape)) for v in model.weights)
     weight_bytes = 4 * n_params
     limit = args.bandwidth_gbs * 1e9 / weight_bytes  # batch-1 tokens/s if every weight is read once
@@ -106,7 +180,7 @@ def main(argv=None):
 
     rows = []  # name, first (wall, cpu) or None, walls, cpus, tokens per call, batch 1?
     floor = None
-    for batch in [int(b) for b in args.batches.split(",")]:
+    for batch in [] if args.skip_plain else [int(b) for b in args.batches.split(",")]:
         prompts = iter([rng.integers(0, cfg.vocab_size, (batch, args.prompt_len))
                         for _ in range(args.runs + 1)])
         t0, c0 = time.perf_counter(), time.process_time()
@@ -134,15 +208,17 @@ def main(argv=None):
                          args.new_tokens - 1, True))
 
     # Contrast: the no-cache eager loop (one full forward pass over the growing sequence per token).
-    p = rng.integers(0, cfg.vocab_size, (1, args.prompt_len))
-    generate_no_cache(model, p, 1)  # warm up eager kernels
-    walls, cpus = timed(lambda: generate_no_cache(model, p, args.eager_new_tokens),
-                        max(1, min(3, args.runs)))
-    rows.append((f"no cache, eager, batch 1 ({args.eager_new_tokens} new)", None, walls, cpus,
-                 args.eager_new_tokens, True))
+    if not args.skip_plain:
+        p = rng.integers(0, cfg.vocab_size, (1, args.prompt_len))
+        generate_no_cache(model, p, 1)  # warm up eager kernels
+        walls, cpus = timed(lambda: generate_no_cache(model, p, args.eager_new_tokens),
+                            max(1, min(3, args.runs)))
+        rows.append((f"no cache, eager, batch 1 ({args.eager_new_tokens} new)", None, walls, cpus,
+                     args.eager_new_tokens, True))
 
-    print(f"\n{'variant':<42} {'first call s':>18} {'median s':>9} {'min s':>8} {'max s':>8} "
-          f"{'tokens/s':>9} {'/ limit':>8} {'cpu/wall':>8}")
+    if rows:
+        print(f"\n{'variant':<42} {'first call s':>18} {'median s':>9} {'min s':>8} {'max s':>8} "
+              f"{'tokens/s':>9} {'/ limit':>8} {'cpu/wall':>8}")
     speed = {}
     for name, first, walls, cpus, tokens, batch1 in rows:
         med = statistics.median(walls)
@@ -158,6 +234,7 @@ def main(argv=None):
         print(f"\nmeasured now: the weight-read floor streams {fl * weight_bytes / 1e9:.1f} GB/s "
               f"({fl:.1f} tokens/s at best); batch-1 generation reaches {b1 / fl:.2f} of it "
               f"(best runs, prefill included)")
+    speculative_rows(model, args, rng)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"(TF {tf.__version__}, {os.cpu_count()} cores, load average {load:.1f} at the end; cpu/wall "
           f"below 1 means the process waited for a core: the machine is shared, so compare ratios "

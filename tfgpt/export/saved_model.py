@@ -11,6 +11,7 @@ signature           inputs                                                    ou
 serving_default     input_ids, attention_mask: int32 [batch, seq]             logits (model's own)
 serving_int64       the same, int64                                           the same
 generate_text       prompts: string [batch], max_new_tokens: int32 []         texts, completions
+lookup_text         prompts, max_new_tokens, prompt_lookup_num_tokens         texts, completions
 sample_text         prompts, max_new_tokens, temperature, top_p, seed         texts, completions
 ==================  ========================================================  =====================
 
@@ -20,7 +21,10 @@ The logits signatures return what the model class returns: ``logits`` [B, S, V] 
 signatures (models with an LM head, given a tokenizer) run the tokenizer, the library's XLA-compiled
 decode loop with its KV cache (``tfgpt.generation``'s programs and buckets, greedy or sampling) and
 the detokenizer; ``texts`` is prompt + continuation (``tok.decode(model.generate(...))``),
-``completions`` the new text.
+``completions`` the new text. ``lookup_text`` is ``generate_text`` decoded by prompt lookup
+(``prompt_lookup_num_tokens`` in [1, 10], n-grams up to 2 as HF): the same texts, fewer passes over
+the weights when the continuation repeats the prompt; the ``generate_text`` function of the loaded
+object takes it as an optional argument too.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ import tensorflow as tf
 from tfgpt import generation
 from tfgpt.io import atomic_write_dir
 from tfgpt.models.registry import entry_for
+
+PROMPT_LOOKUP_MAX_TOKENS = 10  # the compiled verification width of lookup_text, minus one
 
 
 # --- versioned folders ---------------------------------------------------------------------------------
@@ -107,8 +113,12 @@ class _TextGenerator:
         self.sample = generation.compile_program(model, sample)
         self.sample_top_p = generation.compile_program(
             model, generation.DecodeOptions(mode="sample", top_k=top_k, use_top_p=True, n_eos=len(self.eos)))
+        lookup = generation.SpeculativeOptions("prompt_lookup", PROMPT_LOOKUP_MAX_TOKENS)
+        self.lookup = tf.function(generation.build_speculative_program(model, greedy, lookup),
+                                  jit_compile=True, autograph=False)
 
-    def __call__(self, prompts, max_new_tokens, temperature=None, top_p=None, seed=None):
+    def __call__(self, prompts, max_new_tokens, temperature=None, top_p=None, seed=None,
+                 prompt_lookup_num_tokens=None):
         sampling = temperature is not None
         prompts = tf.reshape(prompts, [-1])
         max_new = tf.cast(tf.reshape(max_new_tokens, []), tf.int32)
@@ -123,6 +133,14 @@ class _TextGenerator:
                 prompt_len + max_new, self.n_positions,
                 message=f"longest prompt + max_new_tokens exceeds n_positions={self.n_positions}"),
         ]
+        if prompt_lookup_num_tokens is not None:
+            lookup = tf.cast(tf.reshape(prompt_lookup_num_tokens, []), tf.int32)
+            checks += [
+                tf.debugging.assert_positive(lookup, message="prompt_lookup_num_tokens must be >= 1"),
+                tf.debugging.assert_less_equal(
+                    lookup, PROMPT_LOOKUP_MAX_TOKENS,
+                    message=f"prompt_lookup_num_tokens must be <= {PROMPT_LOOKUP_MAX_TOKENS}"),
+            ]
         if sampling:
             checks += [
                 tf.debugging.assert_positive(temperature, message="temperature must be > 0"),
@@ -140,7 +158,9 @@ class _TextGenerator:
         ).as_tensors()
         new_slots = tf.zeros(tf.reshape(N, [1]), tf.int32)  # (N,): its length is the program's N
         args = (dense, mask, new_slots, max_new, params)
-        if not sampling:
+        if prompt_lookup_num_tokens is not None:
+            out, steps = self.lookup(*args, lookup)[:2]
+        elif not sampling:
             out, steps = self.greedy(*args)
         else:
             out, steps = tf.cond(params.top_p < 1.0, lambda: self.sample_top_p(*args),
@@ -187,10 +207,17 @@ class ServingModule(tf.Module):
         gen = _TextGenerator(model, self.tokenizer, top_k=top_k, eos_token_id=eos_token_id,
                              pad_token_id=pad_token_id)
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="prompts"),
-                                      tf.TensorSpec([], tf.int32, name="max_new_tokens")])
-        def generate_text(prompts, max_new_tokens):
-            return gen(prompts, max_new_tokens)
+        text_specs = [tf.TensorSpec([None], tf.string, name="prompts"),
+                      tf.TensorSpec([], tf.int32, name="max_new_tokens")]
+        lookup_spec = tf.TensorSpec([], tf.int32, name="prompt_lookup_num_tokens")
+
+        @tf.function
+        def generate_text(prompts, max_new_tokens, prompt_lookup_num_tokens=None):
+            return gen(prompts, max_new_tokens, prompt_lookup_num_tokens=prompt_lookup_num_tokens)
+
+        # Two traces: without and with prompt lookup (the loaded function takes either call).
+        self.generate_text_plain = generate_text.get_concrete_function(*text_specs)
+        self.lookup_text = generate_text.get_concrete_function(*text_specs, lookup_spec)
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="prompts"),
                                       tf.TensorSpec([], tf.int32, name="max_new_tokens"),
@@ -202,10 +229,13 @@ class ServingModule(tf.Module):
 
         self.generate_text = generate_text
         self.sample_text = sample_text
-        self.signature_names += ["generate_text", "sample_text"]
+        self.signature_names += ["generate_text", "lookup_text", "sample_text"]
 
     def signature_functions(self):
-        return {name: getattr(self, name) for name in self.signature_names}
+        functions = {name: getattr(self, name) for name in self.signature_names}
+        if "generate_text" in functions:
+            functions["generate_text"] = self.generate_text_plain
+        return functions
 
 
 def export_saved_model(model, path, tokenizer=None, version: Optional[int] = None, overwrite: bool = False,
@@ -215,8 +245,9 @@ def export_saved_model(model, path, tokenizer=None, version: Optional[int] = Non
     ``path`` is the versioned folder (``export/gpt/1``) or, with ``version`` (or neither: the next
     free version), the base folder. An existing version is replaced only with ``overwrite=True``.
     With ``tokenizer`` (``OpenAIGPTTokenizer`` or ``TFOpenAIGPTTokenizer``) an LM model also gets the
-    ``generate_text`` (greedy) and ``sample_text`` signatures; ``top_k`` (0 = off) is fixed for
-    sampling, ``eos_token_id`` / ``pad_token_id`` default to the config's.
+    ``generate_text`` (greedy), ``lookup_text`` (greedy by prompt lookup) and ``sample_text``
+    signatures; ``top_k`` (0 = off) is fixed for sampling, ``eos_token_id`` / ``pad_token_id``
+    default to the config's.
     """
     base, version = resolve_version_dir(path, version)
     target = base / str(version)

@@ -4,7 +4,8 @@ The flow is one-way: ``request`` (Python: validate, resolve eos / pad, bucket wi
 ``api`` (pick the compiled program for the request) -> ``loop`` (greedy / sampling), ``beam`` (beam
 search and beam sampling) or ``contrastive`` (contrastive search),
 both built from ``program`` (options, parameters, the cached forward pass, score processors) and,
-for the sequential loop, ``sampling``. ``tfgpt.export`` builds its text signatures from the same
+for the sequential loop, ``sampling``; ``speculative`` (prompt lookup, assisted decoding) verifies
+several drafted tokens per pass with the same pieces. ``tfgpt.export`` builds its text signatures from the same
 public pieces.
 """
 
@@ -37,4 +38,12 @@ from tfgpt.generation.sampling import (  # noqa: F401
     MultinomialSampler,
     make_sampler,
     sample_without_replacement,
+)
+from tfgpt.generation.speculative import (  # noqa: F401
+    SpeculativeOptions,
+    SpeculativeStats,
+    build_speculative_program,
+    prompt_lookup_drafts,
+    run_speculative,
+    speculative_options,
 )

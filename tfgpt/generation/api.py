@@ -23,6 +23,7 @@ from tfgpt.generation.contrastive import build_contrastive_program
 from tfgpt.generation.loop import build_sequential_program
 from tfgpt.generation.program import DecodeOptions
 from tfgpt.generation.request import prepare_request
+from tfgpt.generation.speculative import speculative_generate, speculative_options
 
 
 def compile_program(model, options: DecodeOptions):
@@ -60,7 +61,10 @@ def generate(model, input_ids, attention_mask=None, max_new_tokens: Optional[int
              eos_token_id: Union[int, Sequence[int], None] = None, pad_token_id: Optional[int] = None,
              seed: Optional[int] = None, length_penalty: float = 1.0,
              early_stopping: Union[bool, str] = False, num_return_sequences: int = 1,
-             penalty_alpha: Optional[float] = None):
+             penalty_alpha: Optional[float] = None,
+             prompt_lookup_num_tokens: Optional[int] = None, max_matching_ngram_size: Optional[int] = None,
+             assistant_model=None, num_assistant_tokens: Optional[int] = None,
+             num_assistant_tokens_schedule: Optional[str] = None):
     """Generate continuations of ``input_ids`` [B, S] (or [B, C, S]); returns int32 [B', S + new].
 
     ``B' = B * num_return_sequences``. The prompt is included (left-aligned when a right-padded mask
@@ -72,16 +76,24 @@ def generate(model, input_ids, attention_mask=None, max_new_tokens: Optional[int
     ``top_k > 1`` runs contrastive search over ``top_k`` candidates. ``repetition_penalty`` divides (multiplies if negative) the scores of
     tokens already in the row. ``max_new_tokens`` or ``max_length`` (prompt included; 20 when
     neither is given) bound the length; the real prompt plus new tokens must fit ``n_positions``.
+    ``prompt_lookup_num_tokens`` (with ``max_matching_ngram_size``) or ``assistant_model`` (with
+    ``num_assistant_tokens`` / ``num_assistant_tokens_schedule``) decode speculatively
+    (``tfgpt.generation.speculative``): the same greedy tokens, the same sampling distribution.
     """
     r = prepare_request(model, input_ids, attention_mask, max_new_tokens, max_length, do_sample,
                         temperature, top_k, top_p, num_beams, repetition_penalty, eos_token_id,
                         pad_token_id, seed, length_penalty, early_stopping, num_return_sequences,
                         penalty_alpha)
-    ids, mask = r.bucketed_prompts()  # (B, P)
-    new_slots = tf.zeros([r.new_bucket], tf.int32)  # (N,): its length is the program's N
-    program = cached_program(model, r.options, r.batch, r.prompt_bucket, r.new_bucket)
-    result = program(tf.constant(ids), tf.constant(mask), new_slots, tf.constant(r.max_new_tokens, tf.int32),
-                     r.params.as_tensors())
+    speculative = speculative_options(model, prompt_lookup_num_tokens, max_matching_ngram_size, assistant_model,
+                                      num_assistant_tokens, num_assistant_tokens_schedule)
+    if speculative is not None:
+        result = speculative_generate(model, r, speculative, assistant_model)
+    else:
+        ids, mask = r.bucketed_prompts()  # (B, P)
+        new_slots = tf.zeros([r.new_bucket], tf.int32)  # (N,): its length is the program's N
+        program = cached_program(model, r.options, r.batch, r.prompt_bucket, r.new_bucket)
+        result = program(tf.constant(ids), tf.constant(mask), new_slots, tf.constant(r.max_new_tokens, tf.int32),
+                         r.params.as_tensors())
     prompt = r.ids.astype(np.int32)
     if r.options.mode == "beam":
         hypotheses, lengths, _ = (t.numpy() for t in result)  # (B, K, N), (B, K)

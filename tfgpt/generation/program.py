@@ -135,13 +135,19 @@ class CachedForward:
         return out.last_hidden_state, out.cache
 
     def logits(self, hidden):
-        """The LM head's float32 logits [B, V] of hidden states [B, E] (the tied token table)."""
+        """The LM head's float32 logits [..., V] of hidden states [..., E] (the tied token table)."""
         return tf.cast(self.transformer.tokens_embed(hidden, reverse=True), tf.float32)
 
     def next_logits(self, ids, mask, cache, index):
         """(logits [B, V] float32 of the last of ``ids`` [B, S], the updated cache); ``mask`` as above."""
         hidden, cache = self.hidden_states(ids, mask, cache, index)
         return self.logits(hidden[:, -1, :]), cache
+
+    def all_logits(self, ids, mask, cache, index):
+        """(logits [B, S, V] float32 of every one of ``ids`` [B, S], the updated cache): the
+        verification pass of speculative decoding scores S tokens in one read of the weights."""
+        hidden, cache = self.hidden_states(ids, mask, cache, index)
+        return self.logits(hidden), cache
 
 
 # --- score processors: raw logits -> scores, between the forward pass and the token choice ----------
