@@ -49,23 +49,21 @@ def test_auto_config_without_model_type_needs_the_family_in_the_name(tmp_path):
     assert tfgpt.AutoConfig.from_pretrained(tmp_path / "my-openai-gpt").n_embd == 64
 
 
-def test_causal_lm_matches_hf_golden():
+@pytest.mark.parametrize("auto, cls, output", [
+    ("TFAutoModelForCausalLM", "TFOpenAIGPTLMHeadModel", "logits"),
+    ("TFAutoModel", "TFOpenAIGPTModel", "last_hidden_state"),  # config.json names the LM head; this is the base
+])
+def test_lm_fixture_matches_hf_golden(auto, cls, output):
     g = golden("lm")
-    model = tfgpt.TFAutoModelForCausalLM.from_pretrained(HF_FIXTURES / "lm")
-    assert type(model) is tfgpt.TFOpenAIGPTLMHeadModel
+    model = getattr(tfgpt, auto).from_pretrained(HF_FIXTURES / "lm")
+    assert type(model) is getattr(tfgpt, cls)
     out = model(g["input_ids"], attention_mask=g["attention_mask"], token_type_ids=g["token_type_ids"])
-    np.testing.assert_allclose(out.logits.numpy(), g["logits"], atol=1e-4)
+    np.testing.assert_allclose(getattr(out, output).numpy(), g[output], atol=1e-4)
+
+
+def test_lm_head_auto_classes_load_the_lm_head():
     for auto in (tfgpt.TFAutoModelForPreTraining, tfgpt.TFAutoModelWithLMHead):
         assert type(auto.from_pretrained(HF_FIXTURES / "lm")) is tfgpt.TFOpenAIGPTLMHeadModel
-
-
-def test_base_model_matches_hf_golden():
-    g = golden("lm")
-    # config.json names the LM head; TFAutoModel is the base
-    model = tfgpt.TFAutoModel.from_pretrained(HF_FIXTURES / "lm")
-    assert type(model) is tfgpt.TFOpenAIGPTModel
-    out = model(g["input_ids"], attention_mask=g["attention_mask"], token_type_ids=g["token_type_ids"])
-    np.testing.assert_allclose(out.last_hidden_state.numpy(), g["last_hidden_state"], atol=1e-4)
 
 
 def test_sequence_classification_matches_hf_golden():
