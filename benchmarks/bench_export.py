@@ -23,10 +23,7 @@ import time
 
 import numpy as np
 
-SIZES = {
-    "gpt1": dict(vocab_size=40478, n_positions=512, n_embd=768, n_layer=12, n_head=12),
-    "small": dict(vocab_size=5000, n_positions=256, n_embd=256, n_layer=4, n_head=4),
-}
+from bench_generate import SIZES
 
 
 def stats(times):

@@ -40,6 +40,15 @@ ASSISTANTS = {
 }
 
 
+def add_generation_args(ap):
+    """The options every generation benchmark takes: model size, prompt, new tokens, batches, runs."""
+    ap.add_argument("--size", choices=sorted(SIZES), default="gpt1")
+    ap.add_argument("--prompt-len", type=int, default=16)
+    ap.add_argument("--new-tokens", type=int, default=64)
+    ap.add_argument("--batches", default="1,16", help="comma-separated batch sizes")
+    ap.add_argument("--runs", type=int, default=5)
+
+
 def timed(fn, runs):
     """Wall and CPU seconds of ``runs`` calls."""
     walls, cpus = [], []
@@ -139,11 +148,7 @@ def speculative_rows(model, args, rng):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--size", choices=sorted(SIZES), default="gpt1")
-    ap.add_argument("--prompt-len", type=int, default=16)
-    ap.add_argument("--new-tokens", type=int, default=64)
-    ap.add_argument("--batches", default="1,16", help="comma-separated batch sizes")
-    ap.add_argument("--runs", type=int, default=5)
+    add_generation_args(ap)
     ap.add_argument("--bandwidth-gbs", type=float, default=16.0,
                     help="nominal streaming read bandwidth for the batch-1 limit (this machine: ~15-20 GB/s)")
     ap.add_argument("--eager-new-tokens", type=int, default=8,

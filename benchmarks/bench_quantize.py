@@ -18,10 +18,7 @@ import time
 
 import numpy as np
 
-SIZES = {
-    "gpt1": dict(vocab_size=40478, n_positions=512, n_embd=768, n_layer=12, n_head=12),
-    "small": dict(vocab_size=5000, n_positions=256, n_embd=256, n_layer=4, n_head=4),
-}
+from bench_generate import SIZES, add_generation_args
 
 
 def weight_bytes(model) -> int:
@@ -30,11 +27,7 @@ def weight_bytes(model) -> int:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--size", choices=sorted(SIZES), default="gpt1")
-    ap.add_argument("--prompt-len", type=int, default=16)
-    ap.add_argument("--new-tokens", type=int, default=64)
-    ap.add_argument("--batches", default="1,16", help="comma-separated batch sizes")
-    ap.add_argument("--runs", type=int, default=5)
+    add_generation_args(ap)
     args = ap.parse_args(argv)
 
     import keras

@@ -9,14 +9,6 @@ import pytest
 
 import tfgpt
 from conftest import HF_FIXTURES, tiny_config
-from tfgpt.models.auto import (
-    AutoConfig,
-    TFAutoModel,
-    TFAutoModelForCausalLM,
-    TFAutoModelForPreTraining,
-    TFAutoModelForSequenceClassification,
-    TFAutoModelWithLMHead,
-)
 
 
 def golden(name):
@@ -24,26 +16,26 @@ def golden(name):
 
 
 def test_auto_config_reads_model_type_and_fields():
-    cfg = AutoConfig.from_pretrained(HF_FIXTURES / "seqcls")
+    cfg = tfgpt.AutoConfig.from_pretrained(HF_FIXTURES / "seqcls")
     assert type(cfg) is tfgpt.OpenAIGPTConfig
     assert (cfg.n_embd, cfg.n_layer, cfg.num_labels, cfg.pad_token_id) == (64, 2, 3, 999)
     assert cfg.name_or_path == str(HF_FIXTURES / "seqcls")
-    cfg, unused = AutoConfig.from_pretrained(HF_FIXTURES / "lm", n_layer=1, foo=2, return_unused_kwargs=True)
+    cfg, unused = tfgpt.AutoConfig.from_pretrained(HF_FIXTURES / "lm", n_layer=1, foo=2, return_unused_kwargs=True)
     assert cfg.n_layer == 1 and unused == {"foo": 2}
-    assert AutoConfig.for_model("openai-gpt", n_layer=3).n_layer == 3
+    assert tfgpt.AutoConfig.for_model("openai-gpt", n_layer=3).n_layer == 3
     with pytest.raises(EnvironmentError):
-        AutoConfig()
+        tfgpt.AutoConfig()
 
 
 def test_auto_config_other_model_type_names_it(tmp_path):
     data = json.loads((HF_FIXTURES / "lm" / "config.json").read_text())
     (tmp_path / "config.json").write_text(json.dumps({**data, "model_type": "gpt2"}))
     with pytest.raises(ValueError, match="'gpt2'"):
-        AutoConfig.from_pretrained(tmp_path)
+        tfgpt.AutoConfig.from_pretrained(tmp_path)
     with pytest.raises(ValueError, match="'gpt2'"):
-        TFAutoModelForCausalLM.from_pretrained(tmp_path)
+        tfgpt.TFAutoModelForCausalLM.from_pretrained(tmp_path)
     with pytest.raises(ValueError, match="'bert'"):
-        AutoConfig.for_model("bert")
+        tfgpt.AutoConfig.for_model("bert")
 
 
 def test_auto_config_without_model_type_needs_the_family_in_the_name(tmp_path):
@@ -53,31 +45,30 @@ def test_auto_config_without_model_type_needs_the_family_in_the_name(tmp_path):
         (tmp_path / name).mkdir()
         (tmp_path / name / "config.json").write_text(json.dumps(data))
     with pytest.raises(ValueError, match="model_type"):
-        AutoConfig.from_pretrained(tmp_path / "plain")
-    assert AutoConfig.from_pretrained(tmp_path / "my-openai-gpt").n_embd == 64
+        tfgpt.AutoConfig.from_pretrained(tmp_path / "plain")
+    assert tfgpt.AutoConfig.from_pretrained(tmp_path / "my-openai-gpt").n_embd == 64
 
 
-def test_causal_lm_matches_hf_golden():
+@pytest.mark.parametrize("auto, cls, output", [
+    ("TFAutoModelForCausalLM", "TFOpenAIGPTLMHeadModel", "logits"),
+    ("TFAutoModel", "TFOpenAIGPTModel", "last_hidden_state"),  # config.json names the LM head; this is the base
+])
+def test_lm_fixture_matches_hf_golden(auto, cls, output):
     g = golden("lm")
-    model = TFAutoModelForCausalLM.from_pretrained(HF_FIXTURES / "lm")
-    assert type(model) is tfgpt.TFOpenAIGPTLMHeadModel
+    model = getattr(tfgpt, auto).from_pretrained(HF_FIXTURES / "lm")
+    assert type(model) is getattr(tfgpt, cls)
     out = model(g["input_ids"], attention_mask=g["attention_mask"], token_type_ids=g["token_type_ids"])
-    np.testing.assert_allclose(out.logits.numpy(), g["logits"], atol=1e-4)
-    for auto in (TFAutoModelForPreTraining, TFAutoModelWithLMHead):
+    np.testing.assert_allclose(getattr(out, output).numpy(), g[output], atol=1e-4)
+
+
+def test_lm_head_auto_classes_load_the_lm_head():
+    for auto in (tfgpt.TFAutoModelForPreTraining, tfgpt.TFAutoModelWithLMHead):
         assert type(auto.from_pretrained(HF_FIXTURES / "lm")) is tfgpt.TFOpenAIGPTLMHeadModel
-
-
-def test_base_model_matches_hf_golden():
-    g = golden("lm")
-    model = TFAutoModel.from_pretrained(HF_FIXTURES / "lm")  # config.json names the LM head; TFAutoModel is the base
-    assert type(model) is tfgpt.TFOpenAIGPTModel
-    out = model(g["input_ids"], attention_mask=g["attention_mask"], token_type_ids=g["token_type_ids"])
-    np.testing.assert_allclose(out.last_hidden_state.numpy(), g["last_hidden_state"], atol=1e-4)
 
 
 def test_sequence_classification_matches_hf_golden():
     g = golden("seqcls")
-    model = TFAutoModelForSequenceClassification.from_pretrained(HF_FIXTURES / "seqcls")
+    model = tfgpt.TFAutoModelForSequenceClassification.from_pretrained(HF_FIXTURES / "seqcls")
     assert type(model) is tfgpt.TFOpenAIGPTForSequenceClassification
     out = model(g["input_ids"], labels=g["labels"])
     np.testing.assert_allclose(out.logits.numpy(), g["logits"], atol=1e-4)
@@ -87,31 +78,31 @@ def test_sequence_classification_matches_hf_golden():
 def test_from_pretrained_with_config_and_subfolder(tmp_path):
     shutil.copytree(HF_FIXTURES / "lm", tmp_path / "sub")
     g = golden("lm")
-    config = AutoConfig.from_pretrained(tmp_path, subfolder="sub")
+    config = tfgpt.AutoConfig.from_pretrained(tmp_path, subfolder="sub")
     assert config.n_embd == 64
-    model = TFAutoModelForCausalLM.from_pretrained(tmp_path / "sub", config=config)
+    model = tfgpt.TFAutoModelForCausalLM.from_pretrained(tmp_path / "sub", config=config)
     out = model(g["input_ids"], attention_mask=g["attention_mask"], token_type_ids=g["token_type_ids"])
     np.testing.assert_allclose(out.logits.numpy(), g["logits"], atol=1e-4)
     with pytest.raises(ValueError, match="Unrecognized configuration class"):
-        TFAutoModelForCausalLM.from_pretrained(tmp_path / "sub", config=object())
+        tfgpt.TFAutoModelForCausalLM.from_pretrained(tmp_path / "sub", config=object())
 
 
 def test_from_config_builds_the_mapped_class():
     cfg = tiny_config(num_labels=4, pad_token_id=0)
-    expected = {TFAutoModel: tfgpt.TFOpenAIGPTModel, TFAutoModelForCausalLM: tfgpt.TFOpenAIGPTLMHeadModel,
-                TFAutoModelForSequenceClassification: tfgpt.TFOpenAIGPTForSequenceClassification}
+    expected = {tfgpt.TFAutoModel: tfgpt.TFOpenAIGPTModel, tfgpt.TFAutoModelForCausalLM: tfgpt.TFOpenAIGPTLMHeadModel,
+                tfgpt.TFAutoModelForSequenceClassification: tfgpt.TFOpenAIGPTForSequenceClassification}
     ids = np.array([[5, 6, 7]], np.int32)
     for auto, cls in expected.items():
         model = auto.from_config(cfg)
         assert type(model) is cls and model.config == cfg
-    logits = TFAutoModelForSequenceClassification.from_config(cfg)(ids).logits
+    logits = tfgpt.TFAutoModelForSequenceClassification.from_config(cfg)(ids).logits
     assert logits.shape == (1, 4)
     with pytest.raises(ValueError, match="Unrecognized configuration class dict"):
-        TFAutoModel.from_config({"n_layer": 2})
+        tfgpt.TFAutoModel.from_config({"n_layer": 2})
     with pytest.raises(EnvironmentError, match="from_pretrained"):
-        TFAutoModel()
+        tfgpt.TFAutoModel()
 
 
 def test_top_level_names():
-    assert tfgpt.TFAutoModelForCausalLM is TFAutoModelForCausalLM and tfgpt.AutoConfig is AutoConfig
-    assert tfgpt.models.TFAutoModelForSequenceClassification is TFAutoModelForSequenceClassification
+    assert tfgpt.TFAutoModelForCausalLM is tfgpt.TFAutoModelForCausalLM and tfgpt.AutoConfig is tfgpt.AutoConfig
+    assert tfgpt.models.TFAutoModelForSequenceClassification is tfgpt.TFAutoModelForSequenceClassification

@@ -33,20 +33,15 @@ EMBEDDINGS = (
     ("tokens_embed.weight", "tokens_embed/weight", "tokens_embed", "embeddings"),
 )
 # The 12 tensors of one block, in HF's TF order, which is also OpenAI's release order:
-# (torch leaf, tf leaf, layer path inside the block, attr, tf_row).
-BLOCK = (
-    ("attn.c_attn.weight", "attn/c_attn/weight", ("attn", "c_attn"), "kernel", False),
-    ("attn.c_attn.bias", "attn/c_attn/bias", ("attn", "c_attn"), "bias", True),
-    ("attn.c_proj.weight", "attn/c_proj/weight", ("attn", "c_proj"), "kernel", False),
-    ("attn.c_proj.bias", "attn/c_proj/bias", ("attn", "c_proj"), "bias", True),
-    ("ln_1.weight", "ln_1/gamma", ("ln_1",), "gamma", False),
-    ("ln_1.bias", "ln_1/beta", ("ln_1",), "beta", False),
-    ("mlp.c_fc.weight", "mlp/c_fc/weight", ("mlp", "c_fc"), "kernel", False),
-    ("mlp.c_fc.bias", "mlp/c_fc/bias", ("mlp", "c_fc"), "bias", True),
-    ("mlp.c_proj.weight", "mlp/c_proj/weight", ("mlp", "c_proj"), "kernel", False),
-    ("mlp.c_proj.bias", "mlp/c_proj/bias", ("mlp", "c_proj"), "bias", True),
-    ("ln_2.weight", "ln_2/gamma", ("ln_2",), "gamma", False),
-    ("ln_2.bias", "ln_2/beta", ("ln_2",), "beta", False),
+# (torch leaf, tf leaf, layer path inside the block, attr, tf_row), from each layer's tensors:
+# a Conv1D's and a LayerNorm's (torch name, tf name, attr, tf_row).
+_CONV1D = (("weight", "weight", "kernel", False), ("bias", "bias", "bias", True))
+_LAYER_NORM = (("weight", "gamma", "gamma", False), ("bias", "beta", "beta", False))
+BLOCK = tuple(
+    (".".join(path + (torch,)), "/".join(path + (tf,)), path, attr, tf_row)
+    for path, tensors in ((("attn", "c_attn"), _CONV1D), (("attn", "c_proj"), _CONV1D), (("ln_1",), _LAYER_NORM),
+                          (("mlp", "c_fc"), _CONV1D), (("mlp", "c_proj"), _CONV1D), (("ln_2",), _LAYER_NORM))
+    for torch, tf, attr, tf_row in tensors
 )
 BLOCK_TORCH_LEAVES = tuple(row[0] for row in BLOCK)
 # Heads: top-level layer -> rows (torch, tf, layer path, attr, transpose).

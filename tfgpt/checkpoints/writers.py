@@ -299,6 +299,28 @@ def _commit(folder, tmp, new_files: List[str], entry: str):
     fsync_dir(folder)
 
 
+def _write_weights(tmp, items, max_bytes, single_name, write_single, shard_name, write_shard, index_name,
+                   count_parameters):
+    """Write the (name, array) ``items`` into ``tmp``: one file ``single_name`` (``write_single(path)``)
+    when they fit in ``max_bytes``, else HF's shards (``shard_name.format(i, n)``, each by
+    ``write_shard(path, items)``) and the index ``index_name`` mapping names to shards (with the
+    parameter count when ``count_parameters``, as HF's safetensors index). Returns (files, entry file)."""
+    shards = _split(items, max_bytes)
+    if len(shards) == 1:
+        write_single(os.path.join(tmp, single_name))
+        return [single_name], single_name
+    weight_map, files = {}, []
+    for i, shard in enumerate(shards):
+        fname = shard_name.format(i + 1, len(shards))
+        write_shard(os.path.join(tmp, fname), shard)
+        weight_map.update({name: fname for name, _ in shard})
+        files.append(fname)
+    params = sum(v.size for _, v in items) if count_parameters else None
+    with open(os.path.join(tmp, index_name), "w", encoding="utf-8") as f:
+        f.write(_index_json(weight_map, sum(v.nbytes for _, v in items), params))
+    return files + [index_name], index_name
+
+
 def save_pretrained(model, save_directory, saved_model: bool = False, version: int = 1,
                     safe_serialization: bool = False, max_shard_size="10GB", **kwargs) -> List[str]:
     """Write config.json + tf_model.h5 (HF's TF layout) or model.safetensors (PyTorch names).
@@ -327,42 +349,17 @@ def save_pretrained(model, save_directory, saved_model: bool = False, version: i
     try:
         if safe_serialization:
             tensors = _pt_tensors(model)
-            items = list(tensors.items())
-            shards = _split(items, max_bytes)
-            if len(shards) == 1:
-                files, entry = [SAFE_WEIGHTS_NAME], SAFE_WEIGHTS_NAME
-                _write_safetensors(os.path.join(tmp, entry), tensors)
-            else:
-                weight_map, files = {}, []
-                for i, shard in enumerate(shards):
-                    fname = f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors"
-                    _write_safetensors(os.path.join(tmp, fname), OrderedDict(shard))
-                    weight_map.update({name: fname for name, _ in shard})
-                    files.append(fname)
-                entry = SAFE_WEIGHTS_INDEX_NAME
-                total = sum(v.nbytes for _, v in items)
-                params = sum(v.size for _, v in items)
-                with open(os.path.join(tmp, entry), "w", encoding="utf-8") as f:
-                    f.write(_index_json(weight_map, total, params))
-                files.append(entry)
+            files, entry = _write_weights(
+                tmp, list(tensors.items()), max_bytes, SAFE_WEIGHTS_NAME,
+                lambda path: _write_safetensors(path, tensors), "model-{:05d}-of-{:05d}.safetensors",
+                lambda path, shard: _write_safetensors(path, OrderedDict(shard)), SAFE_WEIGHTS_INDEX_NAME,
+                count_parameters=True)
         else:
             groups = _tf_tensors(model)
-            items = [w for weights in groups.values() for w in weights]
-            shards = _split(items, max_bytes)
-            if len(shards) == 1:
-                files, entry = [TF2_WEIGHTS_NAME], TF2_WEIGHTS_NAME
-                _write_h5_full(os.path.join(tmp, entry), groups)
-            else:
-                weight_map, files = {}, []
-                for i, shard in enumerate(shards):
-                    fname = f"tf_model-{i + 1:05d}-of-{len(shards):05d}.h5"
-                    _write_h5_shard(os.path.join(tmp, fname), shard)
-                    weight_map.update({name: fname for name, _ in shard})
-                    files.append(fname)
-                entry = TF2_WEIGHTS_INDEX_NAME
-                with open(os.path.join(tmp, entry), "w", encoding="utf-8") as f:
-                    f.write(_index_json(weight_map, sum(v.nbytes for _, v in items)))
-                files.append(entry)
+            files, entry = _write_weights(
+                tmp, [w for weights in groups.values() for w in weights], max_bytes, TF2_WEIGHTS_NAME,
+                lambda path: _write_h5_full(path, groups), "tf_model-{:05d}-of-{:05d}.h5", _write_h5_shard,
+                TF2_WEIGHTS_INDEX_NAME, count_parameters=False)
         with open(os.path.join(tmp, CONFIG_NAME), "w", encoding="utf-8") as f:
             f.write(_config_json(model))
         for name in files + [CONFIG_NAME]:

@@ -25,7 +25,7 @@ TRAIN_LOG_NAME = "train_log.json"
 
 # --- argparse types ----------------------------------------------------------------------------------
 
-def _number(kind, text, lowest, strict, what):
+def _number(kind, text, what, lowest, strict, highest, highest_strict):
     try:
         value = kind(text)
     except ValueError:
@@ -34,53 +34,32 @@ def _number(kind, text, lowest, strict, what):
         raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
     if value < lowest or (strict and value == lowest):
         raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+    if highest is not None and (value > highest or (highest_strict and value == highest)):
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
     return value
 
 
-def positive_int(text):
-    """argparse type: an int >= 1."""
-    return _number(int, text, 0, True, "a positive integer")
+def _number_type(name, kind, what, lowest, strict=False, highest=None, highest_strict=False):
+    """An argparse type ``name``: a finite ``kind`` from ``lowest`` (excluded when ``strict``) up to
+    ``highest`` (excluded when ``highest_strict``); anything else is refused as not ``what``."""
+    def parse(text):
+        return _number(kind, text, what, lowest, strict, highest, highest_strict)
+
+    parse.__name__ = parse.__qualname__ = name
+    parse.__doc__ = f"argparse type: {what}."
+    return parse
 
 
-def non_negative_int(text):
-    """argparse type: an int >= 0."""
-    return _number(int, text, 0, False, "an integer >= 0")
-
-
-def positive_float(text):
-    """argparse type: a finite float > 0."""
-    return _number(float, text, 0.0, True, "a number > 0")
-
-
-def non_negative_float(text):
-    """argparse type: a finite float >= 0."""
-    return _number(float, text, 0.0, False, "a number >= 0")
-
-
-def fraction(text):
-    """argparse type: a float in [0, 1)."""
-    value = _number(float, text, 0.0, False, "a number in [0, 1)")
-    if value >= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
-    return value
-
-
-def unit_interval(text):
-    """argparse type: a float in [0, 1]."""
-    value = _number(float, text, 0.0, False, "a number in [0, 1]")
-    if value > 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
-    return value
-
-
-def sequence_length(text):
-    """argparse type: tokens per sequence, at least 2 (a next-token target needs two tokens)."""
-    return _number(int, text, 2, False, "an integer >= 2")
-
-
-def interval(text):
-    """argparse type: an "every N-th" count, at least 2 (every 1st would take everything)."""
-    return _number(int, text, 2, False, "an integer >= 2")
+positive_int = _number_type("positive_int", int, "a positive integer", 0, strict=True)
+non_negative_int = _number_type("non_negative_int", int, "an integer >= 0", 0)
+positive_float = _number_type("positive_float", float, "a number > 0", 0.0, strict=True)
+non_negative_float = _number_type("non_negative_float", float, "a number >= 0", 0.0)
+fraction = _number_type("fraction", float, "a number in [0, 1)", 0.0, highest=1.0, highest_strict=True)
+unit_interval = _number_type("unit_interval", float, "a number in [0, 1]", 0.0, highest=1.0)
+# Tokens per sequence: a next-token target needs two.
+sequence_length = _number_type("sequence_length", int, "an integer >= 2", 2)
+# An "every N-th" count: every 1st would take everything.
+interval = _number_type("interval", int, "an integer >= 2", 2)
 
 
 # --- shared arguments --------------------------------------------------------------------------------

@@ -102,8 +102,16 @@ def classification_dataset(texts: Sequence[str], labels, tokenizer, batch_size: 
         return {"input_ids": dense, "attention_mask": mask}, label
 
     ds = tf.data.Dataset.from_tensor_slices((tf.constant(list(texts), tf.string), labels))
+    return batch_and_encode(ds, len(texts), encode, batch_size, shuffle=shuffle, repeat=repeat, seed=seed,
+                            drop_remainder=drop_remainder)
+
+
+def batch_and_encode(ds: tf.data.Dataset, size: int, encode, batch_size: int, shuffle: bool = False,
+                     repeat: bool = False, seed: int = 0, drop_remainder: bool = False) -> tf.data.Dataset:
+    """The tail of every example pipeline: shuffle all ``size`` raw examples (reshuffled each epoch),
+    repeat, batch, then ``encode`` whole batches (tokenizing a batch at once is the fast path)."""
     if shuffle:
-        ds = ds.shuffle(len(texts), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.shuffle(size, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)

@@ -13,10 +13,9 @@ from typing import Iterable, List, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
+from tfgpt.data.classification import batch_and_encode
 from tfgpt.data.tokens import as_graph_tokenizer, pad_ragged, tokenize_batch
 from tfgpt.models.modeling import IGNORE_INDEX
-
-AUTOTUNE = tf.data.AUTOTUNE
 
 
 def read_copa(path, ids: Optional[Iterable[int]] = None) -> List[dict]:
@@ -124,9 +123,5 @@ def multiple_choice_dataset(contexts: Sequence[str], choices: Sequence[Sequence[
     ds = tf.data.Dataset.from_tensor_slices((tf.constant(list(contexts), tf.string),
                                              tf.constant([list(x) for x in choices], tf.string),
                                              np.asarray(labels, np.int32)))
-    if shuffle:
-        ds = ds.shuffle(len(contexts), seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        ds = ds.repeat()
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    return ds.map(encode, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+    return batch_and_encode(ds, len(contexts), encode, batch_size, shuffle=shuffle, repeat=repeat, seed=seed,
+                            drop_remainder=drop_remainder)

@@ -23,41 +23,57 @@ def _token_stats(y_true, y_pred):
     return target, top, lse, tf.cast(keep, tf.float32)
 
 
+class _TokenSum(keras.metrics.Metric):
+    """A sum of one per-token value over the counted tokens, and their count: the state both LM
+    metrics keep. Subclasses name the sum (``SUM``) and say what a token adds (``per_token``)."""
+
+    SUM = "total"
+
+    def __init__(self, name, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.sum = self.add_variable(shape=(), initializer="zeros", name=self.SUM)
+        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+
+    def per_token(self, target, top, lse):
+        raise NotImplementedError
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        target, top, lse, keep = _token_stats(y_true, y_pred)
+        self.sum.assign_add(tf.reduce_sum(self.per_token(target, top, lse) * keep))
+        self.count.assign_add(tf.reduce_sum(keep))
+
+    def mean(self):
+        return self.sum / tf.maximum(self.count, 1.0)
+
+
 @keras.saving.register_keras_serializable(package="tfgpt")
-class TokenAccuracy(keras.metrics.Metric):
+class TokenAccuracy(_TokenSum):
     """Next-token accuracy of an LM head over all counted tokens (labels in y or in the input dict)."""
+
+    SUM = "correct"
 
     def __init__(self, name="token_accuracy", **kwargs):
         super().__init__(name=name, **kwargs)
-        self.correct = self.add_variable(shape=(), initializer="zeros", name="correct")
-        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
 
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        target, top, _, keep = _token_stats(y_true, y_pred)
-        hits = tf.cast(target >= top, tf.float32)  # the target has the highest logit
-        self.correct.assign_add(tf.reduce_sum(hits * keep))
-        self.count.assign_add(tf.reduce_sum(keep))
+    def per_token(self, target, top, lse):
+        return tf.cast(target >= top, tf.float32)  # the target has the highest logit
 
     def result(self):
-        return self.correct / tf.maximum(self.count, 1.0)
+        return self.mean()
 
 
 @keras.saving.register_keras_serializable(package="tfgpt")
-class Perplexity(keras.metrics.Metric):
+class Perplexity(_TokenSum):
     """exp(mean next-token cross-entropy) over all counted tokens seen since the last reset."""
 
     def __init__(self, name="perplexity", **kwargs):
         super().__init__(name=name, **kwargs)
-        self.total = self.add_variable(shape=(), initializer="zeros", name="total")
-        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
 
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        target, _, lse, keep = _token_stats(y_true, y_pred)
-        self.total.assign_add(tf.reduce_sum((lse - target) * keep))
-        self.count.assign_add(tf.reduce_sum(keep))
+    def per_token(self, target, top, lse):
+        return lse - target  # cross-entropy
 
     def result(self):
-        return tf.exp(self.total / tf.maximum(self.count, 1.0))
+        return tf.exp(self.mean())
 
 
 def perplexity_from_loss(loss) -> float:
