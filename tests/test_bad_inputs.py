@@ -30,7 +30,8 @@ HEADS = ("base", "lm", "double-heads", "seqcls")
 
 @pytest.fixture(scope="module")
 def models():
-    return {head: tiny_model(head, pad_token_id=0 if head == "seqcls" else None) for head in HEADS}
+    extra = {"seqcls": dict(pad_token_id=0), "double-heads": dict(num_labels=1)}  # HF: one mc logit per choice
+    return {head: tiny_model(head, **extra.get(head, {})) for head in HEADS}
 
 
 def ids_for(head, seq=4):
@@ -51,7 +52,7 @@ ID_CASES = [  # (input_ids, error type, message pattern)
     (np.array([[1, 2 ** 16]], np.uint32), ValueError, r"input_ids holds 65536"),
     ("hello world", TypeError, r"input_ids must be numeric token ids, got a string"),
     (np.array([["a", "b"]]), TypeError, r"input_ids must be numeric token ids, got strings"),
-    ([[1, None]], TypeError, r"input_ids must be a rectangular array of numbers"),
+    ([[1, None]], TypeError, r"input_ids holds None where a token id is expected"),
     ([[1, 2], [3]], TypeError, r"input_ids must be a rectangular array"),
     (np.array([[True, False]]), TypeError, r"input_ids must be integer ids, got dtype bool"),
     (np.array([[1 + 2j]]), TypeError, r"input_ids must be integer ids, got dtype complex"),
@@ -87,7 +88,7 @@ OTHER_INPUT_CASES = [  # (keyword arguments next to input_ids [1, 4], error type
     (dict(head_mask=np.ones((2, 5))), ValueError, r"head_mask has shape \[2, 5\], expected \[2, 4\]"),
     (dict(head_mask=np.ones((5,))), ValueError, r"head_mask has shape \[5\], expected \[4\]"),
     (dict(head_mask="all"), TypeError, r"head_mask must be numeric"),
-    (dict(input_idz=[[1]]), TypeError, r"unexpected argument"),
+    (dict(input_idz=[[1]]), TypeError, r"unexpected keyword argument 'input_idz'"),
 ]
 
 
@@ -137,7 +138,7 @@ DH_CASES = [  # kwargs next to input_ids [1, 2, 4]
     (dict(mc_token_ids=[[0, 4]]), ValueError, r"mc_token_ids holds 4, outside \[0, 4\)"),
     (dict(mc_token_ids=[[0, -1]]), ValueError, r"mc_token_ids holds -1"),
     (dict(mc_token_ids=[[0.5, 1]]), ValueError, r"mc_token_ids holds 0.5, not a whole number"),
-    (dict(mc_token_ids=[0, 1, 2]), ValueError, r"mc_token_ids has rank 1, expected shape \[1, 2\]"),
+    (dict(mc_token_ids=[0, 1, 2]), ValueError, r"mc_token_ids has shape \[3\], expected \[1, 2\]"),
     (dict(mc_token_ids=[[0, 1, 2]]), ValueError, r"mc_token_ids has shape \[1, 3\], expected \[1, 2\]"),
     (dict(mc_token_ids=[[3, 3]], mc_labels=[2]), ValueError, r"mc_labels holds 2, outside \[0, 2\) or -100"),
     (dict(mc_token_ids=[[3, 3]], mc_labels=[-2]), ValueError, r"mc_labels holds -2"),
@@ -147,7 +148,7 @@ DH_CASES = [  # kwargs next to input_ids [1, 2, 4]
     (dict(labels=np.full((1, 2, 4), 99)), ValueError, r"labels holds 99"),
     (dict(labels=np.ones((1, 2, 3))), ValueError, r"labels has shape \[1, 2, 3\], expected \[1, 2, 4\]"),
     (dict(attention_mask=np.full((1, 2, 4), 3)), ValueError, r"attention_mask holds 3"),
-    (dict(token_type_ids=np.ones((1, 4))), ValueError, r"token_type_ids has shape \[1, 4\], expected \[1, 2, 4\]"),
+    (dict(token_type_ids=np.ones((1, 3, 4))), ValueError, r"token_type_ids has shape \[1, 3, 4\], expected \[1, 2, 4\]"),
 ]
 
 
@@ -170,7 +171,7 @@ SEQCLS_CASES = [  # (num_labels, problem_type, labels for batch 2, pattern)
     (3, None, np.array([[0], [1], [2]]), r"labels has shape \[3\], expected \[2\]"),
     (1, None, np.ones((2, 3), np.float32), r"labels has shape \[2, 3\], expected \[2, 1\]"),
     (1, None, np.ones((3,), np.float32), r"labels has shape \[3\], expected \[2\]"),
-    (3, "regression", np.ones((2,), np.float32), r"labels has rank 1, expected shape \[2, 3\]"),
+    (3, "regression", np.ones((2,), np.float32), r"labels has shape \[2\], expected \[2, 3\]"),
     (3, "multi_label_classification", np.ones((2, 2), np.float32), r"labels has shape \[2, 2\], expected \[2, 3\]"),
     (2, None, "pos", r"labels must be numeric"),
 ]
@@ -266,7 +267,8 @@ def test_bad_inputs_inside_tf_function(graph_lm, override, pattern):
 
 def test_good_inputs_inside_tf_function_match_eager(models, graph_lm):
     loss = graph_lm(*_graph_args(ids=[[1, 2, 3, 4]]))
-    want = models["lm"](np.array([[1, 2, 3, 4]]), labels=np.ones((1, 4), np.int32)).loss
+    want = models["lm"](np.array([[1, 2, 3, 4]]), token_type_ids=np.zeros((1, 4), np.int32),
+                        labels=np.ones((1, 4), np.int32)).loss
     np.testing.assert_allclose(float(loss), float(want), atol=1e-5)
 
 
@@ -453,10 +455,13 @@ def test_as_float_refuses(value, error):
 # --- tokenizers ----------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("call,error,pattern", [
-    (lambda tok: tok(None), (TypeError, ValueError), r"text"),
-    (lambda tok: tok.decode(None), (TypeError, ValueError), r"token_ids|ids"),
-    (lambda tok: tok(12), (TypeError, ValueError), r"text"),
-    (lambda tok: tok.encode(["a", None]), (TypeError, ValueError), r"text|None"),
+    (lambda tok: tok(None), TypeError, r"text must be a str .* got NoneType"),
+    (lambda tok: tok.decode(None), TypeError, r"token_ids must be an int or a sequence of ints, got NoneType"),
+    (lambda tok: tok(12), TypeError, r"text must be a str .* got int"),
+    (lambda tok: tok(["a", None]), TypeError, r"text must be a str .* got NoneType"),
+    (lambda tok: tok.encode(["a"]), TypeError, r"text must be a str .* got list"),
+    (lambda tok: tok.decode(["a", "b"]), TypeError, r"token_ids must hold ints"),
+    (lambda tok: tok.decode("1 2"), TypeError, r"token_ids must be an int or a sequence of ints, got str"),
 ])
 def test_bad_tokenizer_inputs(gpt_tokenizer, call, error, pattern):
     with pytest.raises(error, match=pattern):
@@ -514,14 +519,14 @@ def test_not_a_weights_file(saved_lm, tmp_path, kind):
     target = folder / "model.safetensors"
     if kind == "directory":
         target.mkdir()
-        pattern = "is a directory"
+        pattern = "a directory"
     elif kind == "dangling":
         target.symlink_to(folder / "gone.safetensors")
-        pattern = "is a dangling symlink to"
+        pattern = "a dangling symlink to"
     else:
         (folder / "other").symlink_to(target)
         target.symlink_to(folder / "other")
-        pattern = "is a symlink loop"
+        pattern = "a symlink loop"
     with pytest.raises(CheckpointError, match=rf"model.safetensors is {pattern}.*not a weights file"):
         tfgpt.TFOpenAIGPTLMHeadModel.from_pretrained(folder)
 
@@ -634,16 +639,18 @@ def test_cli_generate_from_a_checkpoint_with_nan_weights(saved_lm, tmp_path, cap
     folder = _copy_with(saved_lm, tmp_path / "nan", edit)
     from tfgpt.cli import main
 
-    code = main(["generate", "--model", str(folder), "--ids", "1,2,3", "--max-new-tokens", "2"])
+    code = main(["generate", "--checkpoint", str(folder), "--ids", "1,2,3", "--max-new-tokens", "2"])
     err = capsys.readouterr().err
     assert code != 0
     assert "transformer.h.0.attn.c_attn.bias" in err and "non-finite" in err
 
 
 @pytest.mark.parametrize("argv,flag", [
-    (["generate", "--ids", "1,2", "--seed", "abc"], "--seed"),
-    (["generate", "--ids", "1,2", "--top-p", "nan"], "--top-p"),
-    (["generate", "--ids", "1,2", "--temperature", "-1"], "--temperature"),
+    (["generate", "--checkpoint", "x", "--ids", "1,2", "--seed", "abc"], "--seed"),
+    (["generate", "--checkpoint", "x", "--ids", "1,2", "--top-p", "nan"], "--top-p"),
+    (["generate", "--checkpoint", "x", "--ids", "1,2", "--temperature", "-1"], "--temperature"),
+    (["generate", "--checkpoint", "x", "--ids", "1,2", "--max-new-tokens", "0"], "--max-new-tokens"),
+    (["generate", "--checkpoint", "x", "--ids", "1,2", "--num-beams", "two"], "--num-beams"),
 ])
 def test_cli_bad_numbers_are_argparse_errors(argv, flag, capsys):
     from tfgpt.cli import main
@@ -657,7 +664,7 @@ def test_cli_bad_numbers_are_argparse_errors(argv, flag, capsys):
 def test_cli_generate_ids_outside_the_vocabulary(saved_lm, capsys):
     from tfgpt.cli import main
 
-    code = main(["generate", "--model", str(saved_lm), "--ids", "1,2,500", "--max-new-tokens", "2"])
+    code = main(["generate", "--checkpoint", str(saved_lm), "--ids", "1,2,500", "--max-new-tokens", "2"])
     assert code != 0
     assert "input_ids holds 500, outside [0, vocab_size=99)" in capsys.readouterr().err
 

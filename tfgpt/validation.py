@@ -99,10 +99,32 @@ def check_token_id(value, vocab_size, name) -> int:
 
 # --- tensors -------------------------------------------------------------------------------------------
 
-def to_tensor(x, name, allow_bool=False):
-    """``x`` as a numeric tensor; strings, None entries and ragged lists raise a TypeError naming it."""
+def check_not_text(x, name):
+    """Strings, None and lists holding them where token ids are expected: a TypeError naming ``name``."""
     if isinstance(x, (str, bytes)):
         raise TypeError(f"{name} must be numeric token ids, got a string {x!r:.40}; tokenize it first")
+    if isinstance(x, (list, tuple)):
+        stack = list(x)
+        while stack:
+            v = stack.pop()
+            if isinstance(v, (list, tuple)):
+                stack.extend(v)
+            elif v is None:
+                raise TypeError(f"{name} holds None where a token id is expected")
+            elif isinstance(v, (str, bytes)):
+                raise TypeError(f"{name} must be numeric token ids, got the string {v!r:.40}")
+            elif not isinstance(v, numbers.Number):
+                return  # a list of tensors: HF's list-of-inputs convention
+        try:
+            np.asarray(x)
+        except ValueError:
+            raise TypeError(f"{name} must be a rectangular array of token ids; rows of different "
+                            f"lengths need padding (and an attention_mask)") from None
+
+
+def to_tensor(x, name, allow_bool=False):
+    """``x`` as a numeric tensor; strings, None entries and ragged lists raise a TypeError naming it."""
+    check_not_text(x, name)
     try:
         t = x if isinstance(x, (tf.Tensor, tf.Variable)) else tf.convert_to_tensor(x)
     except (ValueError, TypeError) as e:

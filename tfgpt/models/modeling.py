@@ -217,13 +217,12 @@ class TFOpenAIGPTMainLayer(keras.layers.Layer):
         if attention_mask is not None:
             attention_mask = validation.checked_mask(attention_mask)
             if cache is not None:
-                checks += validation.check_shape(
+                mask = validation.with_checks(attention_mask, validation.check_shape(
                     attention_mask, tf.stack([tf.reduce_prod(input_shape[:-1]), key_len]),
-                    "attention_mask", "[batch, cache length]")
-                mask = attention_mask
+                    "attention_mask", "[batch, cache length]"))
             else:
-                checks += validation.check_shape(attention_mask, input_shape, "attention_mask",
-                                                 f"the {source} shape")
+                attention_mask = validation.with_checks(attention_mask, validation.check_shape(
+                    attention_mask, input_shape, "attention_mask", f"the {source} shape"))
                 mask = tf.reshape(attention_mask, flat)  # (B, S)
             mask = tf.cast(mask, tf.float32)
             # expand_dims rather than [:, None, None, :]: the latter has no builtin TFLite kernel
@@ -242,8 +241,8 @@ class TFOpenAIGPTMainLayer(keras.layers.Layer):
             position_ids = _int_tensor(position_ids, "position_ids", 0, c.n_positions,
                                        f"n_positions={c.n_positions}")
             if cache is None:
-                checks += validation.check_like_input(position_ids, static_shape, input_shape,
-                                                     "position_ids", f"the {source} shape")
+                position_ids = validation.with_checks(position_ids, validation.check_like_input(
+                    position_ids, static_shape, input_shape, "position_ids", f"the {source} shape"))
             position_ids = tf.reshape(position_ids, [-1, seq_len])
             if xla and row_ok is not None:
                 row_ok = tf.logical_and(row_ok, validation.rows_in_range(position_ids, 0, c.n_positions))
@@ -258,14 +257,13 @@ class TFOpenAIGPTMainLayer(keras.layers.Layer):
         if token_type_ids is not None:
             token_type_ids = _int_tensor(token_type_ids, "token_type_ids", 0, c.vocab_size,
                                          "token types index the token table")
-            tt_checks = validation.check_like_input(
-                token_type_ids, static_shape, input_shape, "token_type_ids",
-                f"the {source} shape") if cache is None else []
+            if cache is None:
+                token_type_ids = validation.with_checks(token_type_ids, validation.check_like_input(
+                    token_type_ids, static_shape, input_shape, "token_type_ids", f"the {source} shape"))
             token_type_ids = tf.reshape(token_type_ids, [-1, seq_len])
             if xla and row_ok is not None:
                 row_ok = tf.logical_and(row_ok, validation.rows_in_range(token_type_ids, 0, c.vocab_size))
-            with tf.control_dependencies(tt_checks):
-                hidden = hidden + self.tokens_embed(token_type_ids)
+            hidden = hidden + self.tokens_embed(token_type_ids)
         if row_ok is not None:
             hidden = validation.poison(hidden, row_ok)
         hidden = self.drop(hidden, training=training)  # (B, S, E)
@@ -631,6 +629,12 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
             input_signature = [tf.TensorSpec((None,) * rank, tf.int32, name="input_ids")]
         return super().export(filepath, format=format, verbose=verbose,
                               input_signature=input_signature, **kwargs)
+
+    def __call__(self, *args, **kwargs):
+        # Keras refuses non-tensor positional arguments with a message that does not name the input.
+        if args:
+            validation.check_not_text(args[0], "input_ids")
+        return super().__call__(*args, **kwargs)
 
     # --- Keras training: data checks outside the XLA-compiled step -------------------------------------
     def check_data(self, x, y=None):

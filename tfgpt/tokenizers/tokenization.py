@@ -1064,6 +1064,8 @@ class OpenAIGPTTokenizer:
         ``return_tensors``: ``None``, ``"np"`` (int64) or ``"tf"`` (int32); tensors need equal lengths.
         """
         single = isinstance(text, (str, bytes))
+        if not single and (text is None or not hasattr(text, "__iter__")):
+            raise TypeError(f"text must be a str (or UTF-8 bytes) or a list of them, got {type(text).__name__}")
         texts = [text] if single else list(text)
         if text_pair is not None:
             pairs = [text_pair] if isinstance(text_pair, (str, bytes)) else list(text_pair)
@@ -1140,7 +1142,7 @@ def _as_text(text: Union[str, bytes]) -> str:
         value = text.numpy()
         if isinstance(value, bytes):
             return value.decode("utf-8", "replace")
-    raise TypeError(f"expected a str (or UTF-8 bytes), got {type(text).__name__}")
+    raise TypeError(f"text must be a str (or UTF-8 bytes) or a list of them, got {type(text).__name__}")
 
 
 def _to_id_list(ids) -> List[int]:
@@ -1150,7 +1152,12 @@ def _to_id_list(ids) -> List[int]:
         ids = ids.tolist()
     if isinstance(ids, int):
         return [ids]
-    return [int(i) for i in ids]
+    if ids is None or isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__"):
+        raise TypeError(f"token_ids must be an int or a sequence of ints, got {type(ids).__name__}")
+    try:
+        return [int(i) for i in ids]
+    except (TypeError, ValueError):
+        raise TypeError(f"token_ids must hold ints, got {list(ids)[:8]!r}") from None
 
 
 def _as_tensor(rows: List[List[int]], kind: str):
