@@ -352,6 +352,12 @@ def test_jit_fit_and_evaluate_on_arrays_check_first(xla_fit_model, method):
         getattr(xla_fit_model, method)(_dataset(input_ids=(0, 0, V)), batch_size=2, verbose=0)
 
 
+@pytest.mark.parametrize("method", ["train_on_batch", "test_on_batch"])
+def test_jit_on_batch_methods_check_first(xla_fit_model, method):
+    with pytest.raises(ValueError, match=r"labels holds 120, outside \[0, 99\) or -100"):
+        getattr(xla_fit_model, method)(_dataset(labels=(1, 1, 120)))
+
+
 def test_jit_predict_checks_ids(xla_fit_model):
     with pytest.raises(ValueError, match=r"input_ids holds -4"):
         xla_fit_model.predict(np.array([[1, -4]], np.int32), verbose=0)

@@ -157,7 +157,12 @@ def check_range(x, low, high, name, what, ignore=None) -> list:
 
     def make():
         x_ = tf.convert_to_tensor(x)
-        ok = tf.logical_and(x_ >= tf.cast(low, x_.dtype), x_ < tf.cast(high, x_.dtype))
+        ok = tf.ones_like(x_, tf.bool)
+        # a bound outside the dtype's range holds trivially (and would wrap if cast)
+        if not x_.dtype.is_integer or low > x_.dtype.min:
+            ok = tf.logical_and(ok, x_ >= tf.cast(low, x_.dtype))
+        if not x_.dtype.is_integer or not isinstance(high, int) or high <= x_.dtype.max:
+            ok = tf.logical_and(ok, x_ < tf.cast(high, x_.dtype))
         if ignore is not None:
             ok = tf.logical_or(ok, tf.equal(x_, tf.cast(ignore, x_.dtype)))
         return [tf.debugging.Assert(tf.reduce_all(ok), [

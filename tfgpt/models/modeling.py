@@ -667,6 +667,18 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
         x, _ = self.check_data(x)
         return super().predict(x, *args, **kwargs)
 
+    def train_on_batch(self, x, y=None, *args, **kwargs):
+        x, y = self.check_data(x, y)
+        return super().train_on_batch(x, y, *args, **kwargs)
+
+    def test_on_batch(self, x, y=None, *args, **kwargs):
+        x, y = self.check_data(x, y)
+        return super().test_on_batch(x, y, *args, **kwargs)
+
+    def predict_on_batch(self, x):
+        x, _ = self.check_data(x)
+        return super().predict_on_batch(x)
+
     # --- Keras training: the model's own loss when compile() got none -----------------------------------
     def _primary_logits(self, y_pred):
         return y_pred["logits"] if isinstance(y_pred, Mapping) else y_pred
