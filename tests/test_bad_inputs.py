@@ -8,7 +8,6 @@ import os
 import signal
 import struct
 import subprocess
-import sys
 import time
 
 import numpy as np
@@ -22,7 +21,7 @@ import tfgpt
 from tfgpt import validation
 from tfgpt.checkpoints.formats import CheckpointError
 
-from conftest import PYTHON, REPO, subprocess_env, tiny_config, tiny_model
+from conftest import PYTHON, subprocess_env, tiny_model
 
 V, P = 99, 32  # tiny_config's vocab_size and n_positions
 HEADS = ("base", "lm", "double-heads", "seqcls")

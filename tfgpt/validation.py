@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Mapping, Optional
+from typing import Mapping
 
 import numpy as np
 import tensorflow as tf
 
 IGNORE_INDEX = -100  # label value that the losses skip (HF's convention)
-INT32_MIN, INT32_LIMIT = -(2 ** 31), 2 ** 31
+INT32_LIMIT = 2 ** 31  # ids are int32 in every program
 
 
 # --- graph modes ---------------------------------------------------------------------------------------
