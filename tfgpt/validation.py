@@ -13,6 +13,7 @@ the compiled program (``fit`` / ``evaluate`` / ``predict`` run it on their data 
 from __future__ import annotations
 
 import math
+import re
 import numbers
 from typing import Mapping
 
@@ -47,6 +48,10 @@ def with_checks(x, checks):
         return x
     with tf.control_dependencies(checks):
         return tf.identity(x)
+
+
+def _op_name(name) -> str:
+    return "check_" + re.sub(r"[^A-Za-z0-9_]", "_", name)
 
 
 def _eager_value(x):
@@ -167,7 +172,7 @@ def check_range(x, low, high, name, what, ignore=None) -> list:
             ok = tf.logical_or(ok, tf.equal(x_, tf.cast(ignore, x_.dtype)))
         return [tf.debugging.Assert(tf.reduce_all(ok), [
             f"{name} outside [{low}, {high}) ({what}); first bad value:",
-            tf.boolean_mask(x_, tf.logical_not(ok))[:1]], name=f"check_{name}")]
+            tf.boolean_mask(x_, tf.logical_not(ok))[:1]], name=_op_name(name))]
     return graph_checks(make)
 
 
@@ -212,7 +217,7 @@ def checked_mask(x, name="attention_mask"):
         return t
     return with_checks(t, graph_checks(lambda: [tf.debugging.Assert(
         tf.reduce_all(tf.logical_or(tf.equal(t, 0), tf.equal(t, 1))),
-        [f"{name} must hold only 0 (padding) and 1 (real token)"], name=f"check_{name}")]))
+        [f"{name} must hold only 0 (padding) and 1 (real token)"], name=_op_name(name))]))
 
 
 def check_shape(x, expected, name, expected_name) -> list:
@@ -245,7 +250,7 @@ def check_like_input(x, ref_static, ref_shape, name, ref_name) -> list:
         ok = tf.logical_and(tf.equal(shape[-1], ref_shape[-1]),
                             tf.logical_or(tf.equal(rows, ref_rows), tf.equal(rows, 1)))
         return [tf.debugging.Assert(ok, [f"{name} shape does not match {ref_name}:", shape, ref_shape],
-                                    name=f"check_{name}_shape")]
+                                    name=_op_name(name + "_shape"))]
     return graph_checks(make)
 
 
