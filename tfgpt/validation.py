@@ -149,7 +149,7 @@ def check_range(x, low, high, name, what, ignore=None) -> list:
     in a graph, nothing under XLA."""
     arr = _eager_value(x)
     if arr is not None:
-        if arr.size:
+        if arr.size and not (arr.min() >= low and arr.max() < high):  # min/max: no mask when all good
             bad = (arr < low) | (arr >= high)
             if ignore is not None:
                 bad &= arr != ignore
@@ -178,7 +178,7 @@ def check_range(x, low, high, name, what, ignore=None) -> list:
 
 def check_whole(x, name) -> list:
     """Float ``x`` must hold whole numbers (float ids would be truncated)."""
-    if not x.dtype.is_floating:
+    if not (x.dtype.kind == "f" if isinstance(x, np.ndarray) else x.dtype.is_floating):
         return []
     arr = _eager_value(x)
     if arr is not None:
@@ -210,14 +210,19 @@ def checked_mask(x, name="attention_mask"):
         return t
     arr = _eager_value(t)
     if arr is not None:
-        bad = (arr != 0) & (arr != 1)
-        if bad.any():
-            raise ValueError(f"{name} holds {arr[bad].ravel()[0]}; it must hold only 0 (padding) "
-                             f"and 1 (real token)")
+        _check_mask_values(arr, name)
         return t
     return with_checks(t, graph_checks(lambda: [tf.debugging.Assert(
         tf.reduce_all(tf.logical_or(tf.equal(t, 0), tf.equal(t, 1))),
         [f"{name} must hold only 0 (padding) and 1 (real token)"], name=_op_name(name))]))
+
+
+def _check_mask_values(arr, name):
+    if arr.size and not (arr.min() >= 0 and arr.max() <= 1 and arr.dtype.kind in "iub"):
+        bad = (arr != 0) & (arr != 1)
+        if bad.any():
+            raise ValueError(f"{name} holds {arr[bad].ravel()[0]}; it must hold only 0 (padding) "
+                             f"and 1 (real token)")
 
 
 def check_shape(x, expected, name, expected_name) -> list:
@@ -314,18 +319,22 @@ def check_batch(config, x, y=None, num_labels=None):
         if value is None or not hasattr(value, "dtype") and not isinstance(value, (list, np.ndarray)):
             continue
         if key == "attention_mask":
-            t = checked_mask(value)
-            checks += [t] if not tf.executing_eagerly() else []
+            if isinstance(value, np.ndarray) and value.dtype.kind in "iufb":
+                _check_mask_values(value, key)
+            else:
+                t = checked_mask(value)
+                checks += [t] if not tf.executing_eagerly() else []
             continue
         if key not in rules or (key == "labels" and getattr(config, "problem_type", None) in (
                 "regression", "multi_label_classification")):
             continue
-        t = to_tensor(value, key)
-        if key == "labels" and num_labels is not None and (num_labels == 1 or t.dtype.is_floating):
+        t = value if isinstance(value, np.ndarray) and value.dtype.kind in "iuf" else to_tensor(value, key)
+        is_float = t.dtype.kind == "f" if isinstance(t, np.ndarray) else t.dtype.is_floating
+        if key == "labels" and num_labels is not None and (num_labels == 1 or is_float):
             continue  # regression / multi-label targets are not class ids
         low, high, what, ignore = rules[key]
         checks += check_whole(t, key) + check_range(t, low, high, key, what, ignore=ignore)
-        if key == "input_ids" and t.shape.rank:
+        if key == "input_ids" and (t.ndim if isinstance(t, np.ndarray) else t.shape.rank):
             length = t.shape[-1]
             n = int(config.n_positions)
             if length is not None and length > n:
