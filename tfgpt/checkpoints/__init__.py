@@ -28,9 +28,10 @@ from tfgpt.checkpoints.names import (  # noqa: F401
     tf_to_pt_name,
     weight_table,
 )
-from tfgpt.checkpoints.readers import to_pt_state  # noqa: F401
+from tfgpt.checkpoints.readers import LazyTensor, as_array, to_pt_state  # noqa: F401
 from tfgpt.checkpoints.original import original_release_dims, read_original_release  # noqa: F401
 from tfgpt.checkpoints.loading import (  # noqa: F401
+    check_config_shapes,
     find_checkpoint,
     from_pretrained,
     load_state_dict,

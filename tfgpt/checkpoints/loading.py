@@ -29,8 +29,17 @@ from tfgpt.checkpoints.formats import (
 )
 from tfgpt.hub import resolve_dir
 from tfgpt.checkpoints.original import original_config, read_original_release
-from tfgpt.checkpoints.readers import read_h5, read_safetensors, read_sharded, read_torch_bin, to_pt_state, torch_available
+from tfgpt.checkpoints.readers import (
+    as_array,
+    read_h5,
+    read_safetensors,
+    read_sharded,
+    read_torch_bin,
+    to_pt_state,
+    torch_available,
+)
 from tfgpt.models.configuration import CONFIG_NAME, OpenAIGPTConfig
+from tfgpt.validation import check_finite_weights
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +59,12 @@ def find_checkpoint(folder, use_safetensors: Optional[bool] = None) -> Tuple[str
             continue
         if use_safetensors is False and kind == "safetensors":
             continue
-        if os.path.isfile(os.path.join(folder, name)):
+        path = os.path.join(folder, name)
+        if os.path.isfile(path):
             return name, kind, sharded
+        if os.path.lexists(path):
+            raise CheckpointNotFoundError(f"{path} is {_not_a_file(path)}, not a weights file; "
+                                          f"replace it with the checkpoint file")
     try:
         present = sorted(os.listdir(folder))
     except OSError:
@@ -69,6 +82,50 @@ def find_checkpoint(folder, use_safetensors: Optional[bool] = None) -> Tuple[str
         f"no GPT-1 weights in {folder}: expected {SAFE_WEIGHTS_NAME}, {TF2_WEIGHTS_NAME}, "
         f"{WEIGHTS_NAME} (each possibly sharded with an .index.json) or OpenAI's "
         f"{ORIGINAL_SHAPES_NAME} + params_*.npy; found {shown}.{hint}")
+
+
+def _not_a_file(path) -> str:
+    """What stands at ``path`` instead of a regular file (for error messages)."""
+    if os.path.islink(path):
+        try:
+            os.stat(path)
+        except OSError as e:
+            if getattr(e, "errno", None) == 40:  # ELOOP
+                return f"a symlink loop ({os.readlink(path)!r})"
+            return f"a dangling symlink to {os.readlink(path)!r}"
+    if os.path.isdir(path):
+        return "a directory"
+    return "not a regular file"
+
+
+def check_config_shapes(config, state, ignore_mismatched_sizes=False, source="checkpoint"):
+    """Compare the config's sizes with the checkpoint's tensor shapes (from the file headers) before
+    a model is built, so a crafted config (n_positions=10**8 beside a 128-position checkpoint)
+    cannot make the loader allocate a huge model. Embedding sizes may differ only with
+    ``ignore_mismatched_sizes``; n_embd and the block sizes must always agree."""
+    def find(key):
+        for name in (f"transformer.{key}", key):
+            if name in state:
+                return name, tuple(np.shape(state[name]))
+        return key, None
+
+    e = int(config.n_embd)
+    wanted = {"tokens_embed.weight": ((int(config.vocab_size), e), "vocab_size, n_embd", True),
+              "positions_embed.weight": ((int(config.n_positions), e), "n_positions, n_embd", True),
+              "h.0.attn.c_attn.weight": ((e, 3 * e), "n_embd, 3 * n_embd", False),
+              "h.0.mlp.c_fc.weight": ((e, 4 * e), "n_embd, 4 * n_embd", False),
+              "h.0.ln_1.weight": ((e,), "n_embd", False)}
+    for key, (want, fields, resizable) in wanted.items():
+        name, got = find(key)
+        if got is None or got == want or (resizable and ignore_mismatched_sizes and got[-1:] == want[-1:]):
+            continue
+        if key.startswith("h.0.") and got == want[::-1]:  # stored as nn.Linear [out, in]
+            continue
+        raise CheckpointError(
+            f"config.json disagrees with the {source}: {name} has shape {got}, the config "
+            f"({fields}) asks for {want}. Fix config.json (or the overrides) so it matches the "
+            f"weights" + ("" if not resizable else
+                          "; pass ignore_mismatched_sizes=True to resize that embedding"))
 
 
 def read_checkpoint(folder, use_safetensors: Optional[bool] = None):
@@ -108,7 +165,7 @@ def _config_mismatch_message(model, state_names, missing, unexpected) -> str:
 
 
 def load_state_dict(model, state: Dict[str, np.ndarray], ignore_mismatched_sizes: bool = False,
-                    source: str = "checkpoint") -> Dict[str, list]:
+                    source: str = "checkpoint", allow_nonfinite_weights: bool = False) -> Dict[str, list]:
     """Assign arrays named by HF PyTorch names (PyTorch shapes) to ``model``.
 
     Every name and shape is checked before any variable changes. Head weights may be missing (they
@@ -116,6 +173,8 @@ def load_state_dict(model, state: Dict[str, np.ndarray], ignore_mismatched_sizes
     weights must match the config exactly. A shape mismatch raises, naming the tensor and both shapes,
     unless ``ignore_mismatched_sizes`` (the variable then keeps its initialisation). Returns HF's
     loading-info dict: missing_keys, unexpected_keys, mismatched_keys [(name, ckpt, model)], error_msgs.
+    Only the tensors the model takes are read (a ``LazyTensor``'s data otherwise stays on disk); a
+    weight holding NaN or inf raises, naming it, unless ``allow_nonfinite_weights``.
     """
     targets = {row.torch: row for row in names.model_table(model)}
     pending: Dict[str, np.ndarray] = {}
@@ -131,12 +190,11 @@ def load_state_dict(model, state: Dict[str, np.ndarray], ignore_mismatched_sizes
         if key in origin:
             raise CheckpointError(f"{source} holds {key!r} twice (as {origin[key]!r} and {name!r})")
         origin[key] = name
-        value = np.asarray(value)
         row = targets[key]
-        if row.transpose and value.ndim == 2:
-            value = value.T
+        stored = tuple(np.shape(value))
+        wanted_shape = stored[::-1] if row.transpose and len(stored) == 2 else stored
         var = names.value_of(model, row)
-        if tuple(value.shape) != tuple(var.shape):
+        if wanted_shape != tuple(var.shape):
             ckpt_shape = tuple(np.shape(state[name]))
             # both shapes in the checkpoint's (PyTorch) convention
             model_shape = tuple(var.shape)[::-1] if row.transpose else tuple(var.shape)
@@ -147,9 +205,11 @@ def load_state_dict(model, state: Dict[str, np.ndarray], ignore_mismatched_sizes
                 f"{name}: the {source} has shape {ckpt_shape}, the model expects {model_shape} "
                 f"(config and weights disagree; pass ignore_mismatched_sizes=True to keep that "
                 f"weight freshly initialised, e.g. for a new number of labels or a new vocabulary)")
-        if value.dtype.kind not in "fV" and "float" not in value.dtype.name:
-            raise CheckpointError(f"{name}: the {source} stores dtype {value.dtype}, expected floats")
-        pending[key] = value
+        dtype = getattr(value, "dtype", None)
+        dtype = np.asarray(value).dtype if dtype is None else (None if dtype == "bfloat16" else np.dtype(dtype))
+        if dtype is not None and dtype.kind not in "fV" and "float" not in dtype.name:
+            raise CheckpointError(f"{name}: the {source} stores dtype {dtype}, expected floats")
+        pending[key] = name
     mismatched_keys = {names.canonical(m[0], targets) for m in mismatched}
     missing = [k for k in targets if k not in pending and k not in mismatched_keys]
     if not pending and not mismatched:
@@ -162,7 +222,12 @@ def load_state_dict(model, state: Dict[str, np.ndarray], ignore_mismatched_sizes
     if body_missing or body_unexpected:
         raise CheckpointError(_config_mismatch_message(model, list(state), body_missing, body_unexpected))
     variables = {key: _assignable(model, targets[key]) for key in pending}
-    for key, value in pending.items():
+    arrays = {}
+    for key, name in pending.items():
+        value = as_array(state[name])
+        check_finite_weights(name, value, source, allow=allow_nonfinite_weights)
+        arrays[key] = value.T if targets[key].transpose and value.ndim == 2 else value
+    for key, value in arrays.items():
         variables[key].assign(value.astype(np.dtype(variables[key].dtype), copy=False))
     return {"missing_keys": missing, "unexpected_keys": unexpected,
             "mismatched_keys": mismatched, "error_msgs": []}
@@ -240,12 +305,14 @@ def from_pretrained(cls, path_or_id, *model_args, config=None, **kwargs):
     ``(model, info)``), ``subfolder`` (the model lies in that folder of the repo or directory),
     ``use_safetensors`` (None: any format; False: skip safetensors; True: only
     safetensors), hub options ``revision``/``cache_dir``/``local_files_only``/``token``, model
-    constructor options ``name``/``dtype``/``lm_coef``; everything else overrides config fields
+    constructor options ``name``/``dtype``/``lm_coef``; ``allow_nonfinite_weights`` (default False:
+    a weight holding NaN/inf raises, naming it); everything else overrides config fields
     (e.g. ``num_labels=5``, ``n_head=12`` for OpenAI's release without config.json).
     HF loader options without meaning here (``from_pt``, ``from_tf``, ``force_download``,
     ``proxies``, ...) are accepted and ignored (every format loads).
     """
     ignore_mismatched_sizes = bool(kwargs.pop("ignore_mismatched_sizes", False))
+    allow_nonfinite_weights = bool(kwargs.pop("allow_nonfinite_weights", False))
     output_loading_info = bool(kwargs.pop("output_loading_info", False))
     use_safetensors = kwargs.pop("use_safetensors", None)
     subfolder = kwargs.pop("subfolder", "") or ""
@@ -281,9 +348,11 @@ def from_pretrained(cls, path_or_id, *model_args, config=None, **kwargs):
     elif overrides:
         config = OpenAIGPTConfig.from_dict(config.to_dict(), **overrides)
 
-    model = cls(config, *model_args, **model_kwargs)
     where = os.path.join(folder, entry) if os.path.isdir(os.fspath(path_or_id)) else \
         f"{os.fspath(path_or_id)} ({os.path.join(subfolder, entry) if subfolder else entry})"
-    info = load_state_dict(model, state, ignore_mismatched_sizes=ignore_mismatched_sizes, source=where)
+    check_config_shapes(config, state, ignore_mismatched_sizes, source=where)
+    model = cls(config, *model_args, **model_kwargs)
+    info = load_state_dict(model, state, ignore_mismatched_sizes=ignore_mismatched_sizes, source=where,
+                           allow_nonfinite_weights=allow_nonfinite_weights)
     _report(model, info, where)
     return (model, info) if output_loading_info else model

@@ -19,8 +19,72 @@ from tfgpt.checkpoints.names import is_tf_name, tf_to_pt_name
 from tfgpt.io import read_json
 
 
-def read_safetensors(path) -> Dict[str, np.ndarray]:
-    """All tensors of a safetensors file as numpy arrays (bf16 through TensorFlow)."""
+class LazyTensor:
+    """A checkpoint tensor known by its header (shape, dtype); the data is read on first use.
+
+    Readers return these so that shapes can be compared with the config before anything is built,
+    and tensors the model does not use are never read. ``np.asarray`` reads the data.
+    """
+
+    def __init__(self, shape, dtype, read, transforms=()):
+        self.shape = tuple(int(d) for d in shape)
+        self.dtype = dtype
+        self._read = read
+        self._transforms = tuple(transforms)
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    def _with(self, shape, fn):
+        return LazyTensor(shape, self.dtype, self._read, self._transforms + (fn,))
+
+    def reshape(self, shape):
+        return self._with(shape, lambda a: a.reshape(shape))
+
+    @property
+    def T(self):
+        return self._with(self.shape[::-1], lambda a: a.T)
+
+    def load(self) -> np.ndarray:
+        value = np.asarray(self._read())
+        for fn in self._transforms:
+            value = fn(value)
+        return value
+
+    def __array__(self, dtype=None, copy=None):
+        value = self.load()
+        return value if dtype is None else value.astype(dtype)
+
+    def __repr__(self):
+        return f"LazyTensor(shape={self.shape}, dtype={self.dtype})"
+
+
+def as_array(value) -> np.ndarray:
+    """The data of a checkpoint tensor (a ``LazyTensor`` is read now)."""
+    return value.load() if isinstance(value, LazyTensor) else np.asarray(value)
+
+
+_SAFETENSORS_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16",
+                       "I64": "int64", "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8",
+                       "BOOL": "bool"}
+
+
+def _safetensors_tensor(path, key):
+    from safetensors import safe_open
+
+    try:
+        with safe_open(path, framework="numpy") as f:
+            return f.get_tensor(key)
+    except Exception as first:  # bf16 has no numpy dtype: read it through TensorFlow
+        if "bf16" in str(first).lower() or "bfloat16" in str(first).lower():
+            with safe_open(path, framework="tf") as f:
+                return f.get_tensor(key).numpy()
+        raise CheckpointError(f"{path}: tensor {key!r} could not be read (truncated or corrupt?): {first}") from first
+
+
+def read_safetensors(path) -> Dict[str, "LazyTensor"]:
+    """All tensors of a safetensors file, by name, as ``LazyTensor``s (only the header is read now)."""
     check_not_lfs(path)
     from safetensors import safe_open
 
@@ -28,15 +92,12 @@ def read_safetensors(path) -> Dict[str, np.ndarray]:
         out = OrderedDict()
         with safe_open(path, framework="numpy") as f:
             for key in f.keys():
-                out[key] = f.get_tensor(key)
+                sl = f.get_slice(key)
+                dtype = _SAFETENSORS_DTYPES.get(sl.get_dtype(), sl.get_dtype())
+                out[key] = LazyTensor(sl.get_shape(), dtype,
+                                      lambda key=key: _safetensors_tensor(path, key))
         return out
     except Exception as first:  # safetensors raises its own error types
-        if "bf16" in str(first).lower() or "bfloat16" in str(first).lower():
-            try:
-                with safe_open(path, framework="tf") as f:
-                    return OrderedDict((k, f.get_tensor(k).numpy()) for k in f.keys())
-            except Exception:
-                pass
         raise CheckpointError(
             f"{path} is not a readable safetensors file (truncated or corrupt?): {first}") from first
 
@@ -57,8 +118,21 @@ def _has_h5_attr(obj, name) -> bool:
     return name in obj.attrs or f"{name}0" in obj.attrs
 
 
-def read_h5(path) -> Dict[str, np.ndarray]:
-    """Tensors of an HF tf_model.h5 (full layout or one shard), keyed by their TF names."""
+def _h5_lazy(path, key, dataset) -> LazyTensor:
+    def read():
+        import h5py
+
+        try:
+            with h5py.File(path, "r") as f:
+                return f[key][()]
+        except Exception as e:  # h5py raises OSError/KeyError/RuntimeError on damaged data
+            raise CheckpointError(f"{path}: dataset {key!r} could not be read (truncated or corrupt?): {e}") from e
+    return LazyTensor(dataset.shape, str(dataset.dtype), read)
+
+
+def read_h5(path) -> Dict[str, LazyTensor]:
+    """Tensors of an HF tf_model.h5 (full layout or one shard), keyed by their TF names, as
+    ``LazyTensor``s (only the HDF5 metadata is read now)."""
     import h5py
 
     check_not_lfs(path)
@@ -82,13 +156,13 @@ def read_h5(path) -> Dict[str, np.ndarray]:
                     raise CheckpointError(f"{path}: 'layer_names' lists {layer!r} but the file has no such entry")
                 obj = f[layer]
                 if isinstance(obj, h5py.Dataset):  # HF's sharded layout: one dataset per weight
-                    out[layer] = obj[()]
+                    out[layer] = _h5_lazy(path, layer, obj)
                     continue
                 for weight_name in load_h5_attr(obj, "weight_names"):
-                    if weight_name not in obj:
+                    if weight_name not in obj or not isinstance(obj[weight_name], h5py.Dataset):
                         raise CheckpointError(
                             f"{path}: group {layer!r} lists weight {weight_name!r} but holds no such dataset")
-                    out[weight_name] = obj[weight_name][()]
+                    out[weight_name] = _h5_lazy(path, f"{layer}/{weight_name}", obj[weight_name])
             return out
     except CheckpointError:
         raise
@@ -183,7 +257,7 @@ def to_pt_state(tensors: Dict[str, np.ndarray]) -> "OrderedDict[str, np.ndarray]
     """Turn TF-named tensors into PyTorch names and shapes; PyTorch-named ones pass through."""
     out = OrderedDict()
     for name, value in tensors.items():
-        value = np.asarray(value)
+        value = value if isinstance(value, LazyTensor) else np.asarray(value)
         key = name
         if is_tf_name(name):
             pt, kind = tf_to_pt_name(name)

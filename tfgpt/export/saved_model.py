@@ -35,7 +35,7 @@ from typing import Optional
 
 import tensorflow as tf
 
-from tfgpt import generation
+from tfgpt import generation, validation
 from tfgpt.io import atomic_write_dir
 from tfgpt.models.registry import entry_for
 
@@ -104,6 +104,7 @@ class _TextGenerator:
         cfg = model.config
         self.tokenizer = tokenizer
         self.n_positions = int(cfg.n_positions)
+        self.vocab_size = int(cfg.vocab_size)
         special = generation.resolve_special_ids(cfg, eos_token_id, pad_token_id)
         self.eos, self.pad = list(special.eos_token_ids), special.pad_token_id
         top_k = min(int(top_k or 0), int(cfg.vocab_size))
@@ -123,6 +124,10 @@ class _TextGenerator:
         prompts = tf.reshape(prompts, [-1])
         max_new = tf.cast(tf.reshape(max_new_tokens, []), tf.int32)
         ids = tf.cast(self.tokenizer(prompts), tf.int32)  # (B, (n)) ragged
+        # The decode programs are XLA-compiled (asserts dropped, gathers clamped): check ids here.
+        ids = ids.with_flat_values(validation.checked_ids(
+            ids.flat_values, "prompt token ids", 0, self.vocab_size,
+            f"the tokenizer's ids must fit the model's vocab_size={self.vocab_size}"))
         lengths = tf.cast(ids.row_lengths(), tf.int32)  # (B,)
         batch = tf.shape(lengths)[0]
         prompt_len = tf.reduce_max(tf.concat([lengths, [1]], 0))

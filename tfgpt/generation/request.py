@@ -15,6 +15,7 @@ from typing import NamedTuple, Optional, Tuple
 import numpy as np
 import tensorflow as tf
 
+from tfgpt import validation
 from tfgpt.generation.buckets import cache_lengths
 from tfgpt.generation.program import SEED_MODULUS, DecodeOptions, DecodeParams
 
@@ -34,9 +35,9 @@ def _as_id_list(value, name) -> list:
         return []
     if isinstance(value, (tf.Tensor, np.ndarray)):
         value = np.asarray(value).ravel().tolist()
-    if isinstance(value, (int, np.integer)):
-        return [int(value)]
-    out = [int(v) for v in value]
+    if isinstance(value, (int, np.integer)) or np.ndim(value) == 0:
+        return [validation.as_int(value, name)]
+    out = [validation.as_int(v, name) for v in value]
     if not out:
         raise ValueError(f"{name} is empty")
     return out
@@ -52,8 +53,12 @@ def resolve_special_ids(config, eos_token_id=None, pad_token_id=None) -> Special
     for t in eos:
         if not 0 <= t < config.vocab_size:
             raise ValueError(f"eos_token_id {t} outside [0, vocab_size={config.vocab_size})")
-    known = pad_token_id if pad_token_id is not None else config.pad_token_id
-    known = None if known is None else int(known)
+    if pad_token_id is not None:
+        known = validation.check_token_id(pad_token_id, config.vocab_size, "pad_token_id")
+    elif config.pad_token_id is not None:
+        known = validation.check_token_id(config.pad_token_id, config.vocab_size, "config.pad_token_id")
+    else:
+        known = None
     pad = known if known is not None else (eos[0] if eos else 0)
     return SpecialIds(tuple(eos), pad, known)
 
@@ -74,6 +79,10 @@ def _to_numpy_ids(x, name):
         arr = np.asarray(x)
     except ValueError:
         arr = np.asarray(x, dtype=object)
+    if arr.dtype.kind in "USO" and any(isinstance(v, (str, bytes)) for v in np.ravel(arr)):
+        raise TypeError(f"{name} must be token ids, got strings; tokenize them first")
+    if arr.dtype == object and any(v is None for v in np.ravel(arr)):
+        raise TypeError(f"{name} holds None where a token id is expected")
     if arr.dtype == object:
         raise ValueError(f"{name} must be a rectangular array of token ids (pad and pass an attention_mask)")
     if arr.size and not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.bool_)):
@@ -200,11 +209,11 @@ def prepare_request(model, input_ids, attention_mask=None, max_new_tokens=None, 
     if max_new_tokens is None:  # max_new_tokens wins when both are given (HF)
         if max_length is None:
             max_length = DEFAULT_MAX_LENGTH
-        max_new_tokens = int(max_length) - width
+        max_new_tokens = validation.as_int(max_length, "max_length") - width
         if max_new_tokens <= 0:
             raise ValueError(f"max_length={max_length} leaves no room after the {width}-token prompt; "
                              f"pass max_new_tokens")
-    max_new_tokens = int(max_new_tokens)
+    max_new_tokens = validation.as_int(max_new_tokens, "max_new_tokens")
     if max_new_tokens <= 0:
         raise ValueError(f"max_new_tokens must be positive, got {max_new_tokens}")
     if prompt_len + max_new_tokens > cfg.n_positions:
@@ -212,8 +221,8 @@ def prepare_request(model, input_ids, attention_mask=None, max_new_tokens=None, 
                          f"{prompt_len + max_new_tokens} exceeds n_positions={cfg.n_positions}")
     P, N = cache_lengths(prompt_len, max_new_tokens, cfg.n_positions)
 
-    num_beams = int(num_beams)
-    num_return_sequences = int(num_return_sequences)
+    num_beams = validation.as_int(num_beams, "num_beams")
+    num_return_sequences = validation.as_int(num_return_sequences, "num_return_sequences")
     if num_beams < 1:
         raise ValueError(f"num_beams must be >= 1, got {num_beams}")
     if num_return_sequences < 1:
@@ -225,10 +234,13 @@ def prepare_request(model, input_ids, attention_mask=None, max_new_tokens=None, 
                          "num_beams >= num_return_sequences")
     if early_stopping not in (True, False, "never"):
         raise ValueError(f"early_stopping must be True, False or 'never', got {early_stopping!r}")
-    temperature = float(temperature)
-    top_k = int(top_k or 0)
-    top_p = float(1.0 if top_p is None else top_p)
-    repetition_penalty = float(repetition_penalty)
+    temperature = validation.as_float(temperature, "temperature")
+    top_k = validation.as_int(top_k or 0, "top_k")
+    top_p = validation.as_float(1.0 if top_p is None else top_p, "top_p")
+    repetition_penalty = validation.as_float(repetition_penalty, "repetition_penalty")
+    length_penalty = validation.as_float(length_penalty, "length_penalty")
+    if not isinstance(do_sample, (bool, np.bool_)):
+        raise TypeError(f"do_sample must be True or False, got {do_sample!r}")
     if do_sample:
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
@@ -256,8 +268,9 @@ def prepare_request(model, input_ids, attention_mask=None, max_new_tokens=None, 
         early_stopping=early_stopping if mode == "beam" else False, do_sample=sampling and mode == "beam")
     if seed is None:
         seed = int(np.random.default_rng().integers(0, SEED_MODULUS))
+    seed = validation.as_int(seed, "seed")
     params = DecodeParams(temperature=temperature, top_p=top_p, repetition_penalty=repetition_penalty,
-                          length_penalty=float(length_penalty), eos_token_ids=special.eos_token_ids,
+                          length_penalty=length_penalty, eos_token_ids=special.eos_token_ids,
                           pad_token_id=special.pad_token_id, seed=int(seed) % SEED_MODULUS,
                           penalty_alpha=penalty_alpha)
     if mode == "sample" and num_return_sequences > 1:  # HF: each prompt repeated, rows sampled apart

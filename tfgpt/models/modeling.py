@@ -17,6 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfgpt import validation
 from tfgpt.models.configuration import OpenAIGPTConfig
 from tfgpt.models.layers import MASK_VALUE, Block, no_remat, position_embedding, token_embedding
 from tfgpt.models.outputs import (
@@ -26,7 +27,7 @@ from tfgpt.models.outputs import (
     TFSequenceClassifierOutput,
 )
 
-IGNORE_INDEX = -100
+IGNORE_INDEX = validation.IGNORE_INDEX
 
 logger = logging.getLogger(__name__)
 
@@ -133,59 +134,9 @@ def unpack_inputs(names, first, kwargs):
     return values
 
 
-def _int_tensor(x, name):
-    if x is None:
-        return None
-    x = tf.convert_to_tensor(x)
-    if x.dtype.is_floating:
-        x = tf.cast(x, tf.int32)
-    elif not x.dtype.is_integer:
-        raise TypeError(f"{name} must be integer ids, got dtype {x.dtype.name}")
-    return tf.cast(x, tf.int32) if x.dtype != tf.int32 else x
-
-
-def _in_xla() -> bool:
-    """True while tracing for XLA (jit_compile), where assert ops are dropped with a warning."""
-    try:
-        from tensorflow.python.framework import ops
-        from tensorflow.python.ops import control_flow_util
-
-        return bool(control_flow_util.GraphOrParentsInXlaContext(ops.get_default_graph()))
-    except Exception:  # pragma: no cover - private API moved
-        return False
-
-
-def _assert(make):
-    """Build run-time checks with ``make()`` unless the graph is compiled by XLA."""
-    return [] if _in_xla() else make()
-
-
-def _check_range(x, low, high, name, what):
-    """Values of ``x`` must lie in [low, high): a ValueError now (eager) or an op error at run time."""
-    if isinstance(x, tf.Tensor) and hasattr(x, "numpy") and tf.executing_eagerly():
-        arr = x.numpy()
-        if arr.size:
-            bad = arr[(arr < low) | (arr >= high)]
-            if bad.size:
-                raise ValueError(f"{name} holds {bad.ravel()[0]}, outside [{low}, {high}) ({what})")
-        return []
-    return _assert(lambda: [
-        tf.debugging.assert_greater_equal(x, tf.cast(low, x.dtype),
-                                          message=f"{name} below {low} ({what})"),
-        tf.debugging.assert_less(x, tf.cast(high, x.dtype),
-                                 message=f"{name} outside [{low}, {high}) ({what})"),
-    ])
-
-
-def _check_shape(x, expected, name, expected_name):
-    """``x`` must have the shape ``expected`` (a 1-D int tensor); static check first."""
-    if x.shape.is_fully_defined() and tf.get_static_value(expected) is not None:
-        want = [int(v) for v in tf.get_static_value(expected)]
-        if list(x.shape) != want:
-            raise ValueError(f"{name} has shape {list(x.shape)}, expected {want} ({expected_name})")
-        return []
-    return _assert(lambda: [tf.debugging.assert_equal(
-        tf.shape(x), expected, message=f"{name} shape does not match {expected_name}")])
+def _int_tensor(x, name, low=0, high=validation.INT32_LIMIT, what="int32 range", ignore=None):
+    """int32 ids after the validation layer's checks (strings, fractions, range)."""
+    return validation.checked_ids(x, name, low, high, what, ignore=ignore)
 
 
 def positions_from_mask(mask):
@@ -296,14 +247,17 @@ class TFOpenAIGPTMainLayer(keras.layers.Layer):
         if input_ids is None and inputs_embeds is None:
             raise ValueError("pass input_ids or inputs_embeds")
         checks = []
+        xla = validation.in_xla()
+        row_ok = None  # under XLA: [B] bool, False on rows with out-of-range ids (they become NaN)
         if input_ids is not None:
-            input_ids = _int_tensor(input_ids, "input_ids")
+            input_ids = _int_tensor(input_ids, "input_ids", 0, c.vocab_size, f"vocab_size={c.vocab_size}")
             if input_ids.shape.rank == 0:
                 raise ValueError("input_ids must have at least one dimension [..., sequence]")
             input_shape = tf.shape(input_ids)
             static_shape = input_ids.shape
             ids = tf.reshape(input_ids, [-1, input_shape[-1]])  # (B, S)
-            checks += _check_range(ids, 0, c.vocab_size, "input_ids", f"vocab_size={c.vocab_size}")
+            if xla:
+                row_ok = validation.rows_in_range(ids, 0, c.vocab_size)
         else:
             inputs_embeds = tf.convert_to_tensor(inputs_embeds)
             if inputs_embeds.shape.rank is not None and inputs_embeds.shape.rank < 2:
@@ -314,6 +268,8 @@ class TFOpenAIGPTMainLayer(keras.layers.Layer):
             static_shape = inputs_embeds.shape[:-1]
             ids = None
         seq_len = input_shape[-1]
+        source = "input_ids" if ids is not None else "inputs_embeds"
+        checks += validation.check_positive_length(seq_len, static_shape[-1], source, "sequence dimension")
         flat = tf.stack([-1, seq_len])
 
         # Cached decoding: keys span the cache (T), queries are this call's S tokens at cache_index.
@@ -332,17 +288,20 @@ class TFOpenAIGPTMainLayer(keras.layers.Layer):
             what = "cache length" if cache is not None else "sequence length"
             raise ValueError(f"{what} {static_keys} is longer than n_positions={c.n_positions}")
         if static_keys is None:
-            checks += _assert(lambda: [tf.debugging.assert_less_equal(
+            checks += validation.graph_checks(lambda: [tf.debugging.assert_less_equal(
                 key_len, c.n_positions, message=f"sequence longer than n_positions={c.n_positions}")])
+            if xla and cache is None:
+                row_ok = tf.logical_and(row_ok, key_len <= c.n_positions) if row_ok is not None else None
 
         if attention_mask is not None:
-            attention_mask = tf.convert_to_tensor(attention_mask)
+            attention_mask = validation.checked_mask(attention_mask)
             if cache is not None:
-                checks += _check_shape(attention_mask, tf.stack([tf.reduce_prod(input_shape[:-1]), key_len]),
-                                       "attention_mask", "[batch, cache length]")
-                mask = attention_mask
+                mask = validation.with_checks(attention_mask, validation.check_shape(
+                    attention_mask, tf.stack([tf.reduce_prod(input_shape[:-1]), key_len]),
+                    "attention_mask", "[batch, cache length]"))
             else:
-                checks += _check_shape(attention_mask, input_shape, "attention_mask", "input shape")
+                attention_mask = validation.with_checks(attention_mask, validation.check_shape(
+                    attention_mask, input_shape, "attention_mask", f"the {source} shape"))
                 mask = tf.reshape(attention_mask, flat)  # (B, S)
             mask = tf.cast(mask, tf.float32)
             # expand_dims rather than [:, None, None, :]: the latter has no builtin TFLite kernel
@@ -358,9 +317,14 @@ class TFOpenAIGPTMainLayer(keras.layers.Layer):
             else:
                 position_ids = (start + tf.range(seq_len, dtype=tf.int32))[None, :]
         else:
-            position_ids = tf.reshape(_int_tensor(position_ids, "position_ids"), [-1, seq_len])
-            checks += _check_range(position_ids, 0, c.n_positions, "position_ids",
-                                   f"n_positions={c.n_positions}")
+            position_ids = _int_tensor(position_ids, "position_ids", 0, c.n_positions,
+                                       f"n_positions={c.n_positions}")
+            if cache is None:
+                position_ids = validation.with_checks(position_ids, validation.check_like_input(
+                    position_ids, static_shape, input_shape, "position_ids", f"the {source} shape"))
+            position_ids = tf.reshape(position_ids, [-1, seq_len])
+            if xla and row_ok is not None:
+                row_ok = tf.logical_and(row_ok, validation.rows_in_range(position_ids, 0, c.n_positions))
 
         with tf.control_dependencies(checks):
             if ids is not None:
@@ -370,11 +334,17 @@ class TFOpenAIGPTMainLayer(keras.layers.Layer):
                                         self.compute_dtype)
             hidden = inputs_embeds + self.positions_embed(position_ids)
         if token_type_ids is not None:
-            token_type_ids = tf.reshape(_int_tensor(token_type_ids, "token_type_ids"), [-1, seq_len])
-            tt_checks = _check_range(token_type_ids, 0, c.vocab_size, "token_type_ids",
-                                     "token types index the token table")
-            with tf.control_dependencies(tt_checks):
-                hidden = hidden + self.tokens_embed(token_type_ids)
+            token_type_ids = _int_tensor(token_type_ids, "token_type_ids", 0, c.vocab_size,
+                                         "token types index the token table")
+            if cache is None:
+                token_type_ids = validation.with_checks(token_type_ids, validation.check_like_input(
+                    token_type_ids, static_shape, input_shape, "token_type_ids", f"the {source} shape"))
+            token_type_ids = tf.reshape(token_type_ids, [-1, seq_len])
+            if xla and row_ok is not None:
+                row_ok = tf.logical_and(row_ok, validation.rows_in_range(token_type_ids, 0, c.vocab_size))
+            hidden = hidden + self.tokens_embed(token_type_ids)
+        if row_ok is not None:
+            hidden = validation.poison(hidden, row_ok)
         hidden = self.drop(hidden, training=training)  # (B, S, E)
 
         q_pos = start + tf.range(seq_len, dtype=tf.int32)
@@ -382,7 +352,13 @@ class TFOpenAIGPTMainLayer(keras.layers.Layer):
         causal = k_pos[None, :] <= q_pos[:, None]  # (S, T)
 
         if head_mask is not None:
-            head_mask = tf.cast(tf.convert_to_tensor(head_mask), tf.float32)
+            head_mask = tf.cast(validation.to_tensor(head_mask, "head_mask", allow_bool=True), tf.float32)
+            validation.check_static_rank(head_mask, (1, 2), "head_mask",
+                                         f"[n_head={c.n_head}] or [n_layer={c.n_layer}, n_head={c.n_head}]")
+            want = [c.n_head] if head_mask.shape.rank == 1 else [c.n_layer, c.n_head]
+            hm_checks = validation.check_shape(head_mask, want, "head_mask",
+                                               f"n_layer={c.n_layer}, n_head={c.n_head}")
+            head_mask = validation.with_checks(head_mask, hm_checks)
             if head_mask.shape.rank == 1:
                 head_mask = tf.tile(head_mask[None, :], [c.n_layer, 1])
             head_mask = head_mask[:, None, :, None, None]  # (L, 1, H, 1, 1)
@@ -420,7 +396,15 @@ class TFOpenAIGPTMainLayer(keras.layers.Layer):
 
 def causal_lm_loss(labels, logits):
     """HF's LM loss: logits at t predict labels at t+1, -100 ignored, mean over counted tokens."""
-    labels = _int_tensor(labels, "labels")
+    vocab = logits.shape[-1]
+    labels = validation.to_tensor(labels, "labels")
+    checks = validation.check_shape(labels, tf.shape(logits)[:-1], "labels", "input_ids shape")
+    checks += validation.check_positive_length(
+        tf.shape(labels)[-1] - 1, None if labels.shape[-1] is None else labels.shape[-1] - 1,
+        "labels", "sequence to predict (an LM loss needs at least 2 tokens)")
+    labels = validation.with_checks(
+        _int_tensor(labels, "labels", 0, vocab if vocab is not None else validation.INT32_LIMIT,
+                    f"vocab_size={vocab}", ignore=IGNORE_INDEX), checks)
     logits = tf.cast(logits, tf.float32)
     shift_logits = tf.reshape(logits[..., :-1, :], [-1, tf.shape(logits)[-1]])
     shift_labels = tf.reshape(labels[..., 1:], [-1])
@@ -435,10 +419,25 @@ def _masked_ce(labels, logits):
     return tf.reduce_sum(ce * keep) / tf.maximum(tf.reduce_sum(keep), 1.0)
 
 
+def class_labels(labels, logits, name, what):
+    """Class-id labels [N] for logits [N, K] (any leading shape equal): ids in [0, K) or -100."""
+    labels = validation.to_tensor(labels, name)
+    k = logits.shape[-1]
+    want = tf.shape(logits)[:-1]
+    if labels.shape.rank is not None and logits.shape.rank is not None and (
+            labels.shape.rank == logits.shape.rank and labels.shape[-1] == 1 and k != 1):
+        labels = tf.squeeze(labels, -1)  # [N, 1] -> [N], as Keras' sparse losses accept
+    checks = validation.check_shape(labels, want, name, f"one {what} per row of logits "
+                                                         f"{list(logits.shape[:-1])}")
+    ids = _int_tensor(labels, name, 0, k if k is not None else validation.INT32_LIMIT,
+                      f"{k} {what}s", ignore=IGNORE_INDEX)
+    return tf.reshape(validation.with_checks(ids, checks), [-1])
+
+
 def classification_loss(labels, logits, num_labels, problem_type=None):
     """HF's sequence-classification loss: MSE (num_labels == 1), CE (int labels) or BCE (multi-label)."""
     logits = tf.cast(logits, tf.float32)
-    labels = tf.convert_to_tensor(labels)
+    labels = validation.to_tensor(labels, "labels", allow_bool=True)
     if problem_type is None:
         if num_labels == 1:
             problem_type = "regression"
@@ -449,12 +448,24 @@ def classification_loss(labels, logits, num_labels, problem_type=None):
     if problem_type == "regression":
         labels = tf.cast(labels, tf.float32)
         if num_labels == 1:
+            rows = tf.shape(logits)[:1]
+            if labels.shape.rank is not None and labels.shape.rank == 2:
+                checks = validation.check_shape(labels, tf.concat([rows, [1]], 0), "labels",
+                                                "[batch] or [batch, 1] regression targets")
+            else:
+                checks = validation.check_shape(labels, rows, "labels",
+                                                "[batch] or [batch, 1] regression targets")
+            labels = validation.with_checks(labels, checks)
             return tf.reduce_mean(tf.square(tf.reshape(logits, [-1]) - tf.reshape(labels, [-1])))
+        labels = validation.with_checks(labels, validation.check_shape(
+            labels, tf.shape(logits), "labels", f"[batch, num_labels={num_labels}] regression targets"))
         return tf.reduce_mean(tf.square(logits - labels))
     if problem_type == "single_label_classification":
-        return _masked_ce(tf.reshape(_int_tensor(labels, "labels"), [-1]),
+        return _masked_ce(class_labels(labels, logits, "labels", "label"),
                           tf.reshape(logits, [-1, num_labels]))
     labels = tf.cast(labels, tf.float32)
+    labels = validation.with_checks(labels, validation.check_shape(
+        labels, tf.shape(logits), "labels", f"[batch, num_labels={num_labels}] multi-label targets"))
     return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits))
 
 
@@ -777,6 +788,55 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
         return super().export(filepath, format=format, verbose=verbose,
                               input_signature=input_signature, **kwargs)
 
+    def __call__(self, *args, **kwargs):
+        # Keras refuses non-tensor positional arguments with a message that does not name the input.
+        if args:
+            validation.check_not_text(args[0], "input_ids")
+        return super().__call__(*args, **kwargs)
+
+    # --- Keras training: data checks outside the XLA-compiled step -------------------------------------
+    def check_data(self, x, y=None):
+        """(x, y) with tfgpt's input checks applied outside the compiled step (``jit_compile``).
+
+        XLA drops assert ops and clamps out-of-range gathers, so under ``jit_compile`` the ids,
+        positions, masks and labels of every batch are checked here: a ``tf.data.Dataset`` gets a
+        cheap checking map (InvalidArgumentError naming the input), arrays are checked now.
+        """
+        if not self.jit_compile or x is None:
+            return x, y
+        num_labels = self.num_labels if isinstance(self, TFOpenAIGPTForSequenceClassification) else None
+        if isinstance(x, tf.data.Dataset):
+            return validation.check_dataset(x, self.config, num_labels), y
+        if isinstance(x, Mapping) or _is_tensor_like(x):
+            validation.check_batch(self.config, x, y, num_labels=num_labels)
+        return x, y
+
+    def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
+        x, y = self.check_data(x, y)
+        if isinstance(validation_data, tf.data.Dataset):
+            validation_data, _ = self.check_data(validation_data)
+        return super().fit(x, y, *args, validation_data=validation_data, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        x, y = self.check_data(x, y)
+        return super().evaluate(x, y, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        x, _ = self.check_data(x)
+        return super().predict(x, *args, **kwargs)
+
+    def train_on_batch(self, x, y=None, *args, **kwargs):
+        x, y = self.check_data(x, y)
+        return super().train_on_batch(x, y, *args, **kwargs)
+
+    def test_on_batch(self, x, y=None, *args, **kwargs):
+        x, y = self.check_data(x, y)
+        return super().test_on_batch(x, y, *args, **kwargs)
+
+    def predict_on_batch(self, x):
+        x, _ = self.check_data(x)
+        return super().predict_on_batch(x)
+
     # --- Keras training: the model's own loss when compile() got none -----------------------------------
     def _primary_logits(self, y_pred):
         return y_pred["logits"] if isinstance(y_pred, Mapping) else y_pred
@@ -1026,20 +1086,26 @@ class TFOpenAIGPTDoubleHeadsModel(TFOpenAIGPTPreTrainedModel):
             mc_logits = None
         else:
             if mc_token_ids is not None:
-                mc_token_ids = _int_tensor(mc_token_ids, "mc_token_ids")
-                seq_len = tf.shape(hidden)[-2]
                 static_len = hidden.shape[-2]
-                checks = _check_range(mc_token_ids, 0, static_len if static_len is not None else seq_len,
-                                      "mc_token_ids", "must index a position of the sequence")
-                with tf.control_dependencies(checks):
-                    mc_token_ids = tf.identity(mc_token_ids)
+                high = static_len if static_len is not None else tf.shape(hidden)[-2]
+                mc_token_ids = validation.to_tensor(mc_token_ids, "mc_token_ids")
+                shape_checks = validation.check_shape(mc_token_ids, tf.shape(hidden)[:-2], "mc_token_ids",
+                                                      "one index per choice, input_ids shape[:-1]")
+                if isinstance(high, int):
+                    mc_token_ids = _int_tensor(mc_token_ids, "mc_token_ids", 0, high,
+                                               "must index a position of the sequence")
+                else:
+                    mc_token_ids = _int_tensor(mc_token_ids, "mc_token_ids")
+                    shape_checks += validation.check_range(mc_token_ids, 0, high, "mc_token_ids",
+                                                           "must index a position of the sequence")
+                mc_token_ids = validation.with_checks(mc_token_ids, shape_checks)
             mc_logits = self.multiple_choice_head(hidden, mc_token_ids, training=training)
             mc_logits = tf.cast(tf.squeeze(mc_logits, -1) if mc_logits.shape[-1] == 1 else mc_logits,
                                 tf.float32)  # (B, C)
         loss = causal_lm_loss(labels, logits) if labels is not None else None
         mc_loss = None
         if mc_labels is not None:
-            mc_loss = _masked_ce(tf.reshape(_int_tensor(mc_labels, "mc_labels"), [-1]),
+            mc_loss = _masked_ce(class_labels(mc_labels, mc_logits, "mc_labels", "choice"),
                                  tf.reshape(mc_logits, [-1, tf.shape(mc_logits)[-1]]))
         out = TFOpenAIGPTDoubleHeadsModelOutput(loss=loss, mc_loss=mc_loss, logits=logits,
                                                 mc_logits=mc_logits, hidden_states=t.hidden_states,
@@ -1066,7 +1132,8 @@ class TFOpenAIGPTDoubleHeadsModel(TFOpenAIGPTPreTrainedModel):
         if isinstance(labels, Mapping):
             total = None
             if labels.get("mc_labels") is not None:
-                total = _masked_ce(tf.reshape(_int_tensor(labels["mc_labels"], "mc_labels"), [-1]),
+                total = _masked_ce(class_labels(labels["mc_labels"], outputs["mc_logits"], "mc_labels",
+                                                "choice"),
                                    tf.reshape(outputs["mc_logits"], [-1, tf.shape(outputs["mc_logits"])[-1]]))
             if labels.get("labels") is not None:
                 lm = causal_lm_loss(labels["labels"], outputs["logits"])
@@ -1075,7 +1142,7 @@ class TFOpenAIGPTDoubleHeadsModel(TFOpenAIGPTPreTrainedModel):
                 raise ValueError("label dict needs 'mc_labels' and/or 'labels'")
             return total
         mc_logits = outputs["mc_logits"]
-        return _masked_ce(tf.reshape(_int_tensor(labels, "mc_labels"), [-1]),
+        return _masked_ce(class_labels(labels, mc_logits, "mc_labels", "choice"),
                           tf.reshape(mc_logits, [-1, tf.shape(mc_logits)[-1]]))
 
     def generate(self, input_ids=None, **kwargs):
@@ -1123,7 +1190,7 @@ class TFOpenAIGPTForSequenceClassification(TFOpenAIGPTPreTrainedModel):
         pad = self.config.pad_token_id
         checks = []
         if v["input_ids"] is not None and pad is not None:
-            ids = _int_tensor(v["input_ids"], "input_ids")
+            ids = tf.reshape(_int_tensor(v["input_ids"], "input_ids"), tf.shape(hidden)[:2])
             steps = tf.range(seq_len, dtype=tf.int32)[None, :]
             last = tf.argmax(steps * tf.cast(tf.not_equal(ids, pad), tf.int32), axis=-1,
                              output_type=tf.int32)  # (B,)
@@ -1134,7 +1201,7 @@ class TFOpenAIGPTForSequenceClassification(TFOpenAIGPTPreTrainedModel):
                     raise ValueError("cannot pool batch size > 1 without config.pad_token_id: set "
                                      "pad_token_id so the last real token of each row can be found")
                 if batch is None:
-                    checks += _assert(lambda: [tf.debugging.assert_less_equal(
+                    checks += validation.graph_checks(lambda: [tf.debugging.assert_less_equal(
                         tf.shape(hidden)[0], 1,
                         message="cannot pool batch size > 1 without config.pad_token_id")])
             last = tf.fill([tf.shape(hidden)[0]], seq_len - 1)
