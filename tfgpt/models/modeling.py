@@ -204,6 +204,9 @@ class TFOpenAIGPTMainLayer(keras.layers.Layer):
         self.h = [Block(c, name=f"h_._{i}", dtype=self.dtype_policy) for i in range(c.n_layer)]
 
     def __call__(self, *args, **kwargs):
+        # Keras refuses non-tensor positional arguments with a message that does not name the input.
+        if args:
+            validation.check_not_text(args[0], "input_ids")
         args, kwargs = split_call_flags(self.call, args, kwargs)
         return super().__call__(*args, **kwargs)
 
@@ -787,12 +790,6 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
             input_signature = [tf.TensorSpec((None,) * rank, tf.int32, name="input_ids")]
         return super().export(filepath, format=format, verbose=verbose,
                               input_signature=input_signature, **kwargs)
-
-    def __call__(self, *args, **kwargs):
-        # Keras refuses non-tensor positional arguments with a message that does not name the input.
-        if args:
-            validation.check_not_text(args[0], "input_ids")
-        return super().__call__(*args, **kwargs)
 
     # --- Keras training: data checks outside the XLA-compiled step -------------------------------------
     def check_data(self, x, y=None):
