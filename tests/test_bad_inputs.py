@@ -460,12 +460,12 @@ def test_as_float_refuses(value, error):
 # --- tokenizers ----------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("call,error,pattern", [
-    (lambda tok: tok(None), TypeError, r"text must be a str .* got NoneType"),
+    (lambda tok: tok(None), ValueError, r"specify either `text` or `text_target`"),
     (lambda tok: tok.decode(None), TypeError, r"token_ids must be an int or a sequence of ints, got NoneType"),
-    (lambda tok: tok(12), TypeError, r"text must be a str .* got int"),
-    (lambda tok: tok(["a", None]), TypeError, r"text must be a str .* got NoneType"),
-    (lambda tok: tok.encode(["a"]), TypeError, r"text must be a str .* got list"),
-    (lambda tok: tok.decode(["a", "b"]), TypeError, r"token_ids must hold ints"),
+    (lambda tok: tok(12), ValueError, r"text input must be of type `str`.*Got text=12"),
+    (lambda tok: tok(["a", None]), TypeError, r"batch_text_or_text_pairs\[1\] is None"),
+    (lambda tok: tok.encode(None), TypeError, r"text must be a string.*got None"),
+    (lambda tok: tok.decode(["a", "b"]), TypeError, r"token_ids must hold integer ids, got str 'a'"),
     (lambda tok: tok.decode("1 2"), TypeError, r"token_ids must be an int or a sequence of ints, got str"),
 ])
 def test_bad_tokenizer_inputs(gpt_tokenizer, call, error, pattern):

@@ -487,6 +487,9 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
         self.serving = tf.function(self.eager_serving, input_signature=[self.input_signature])
 
     def __call__(self, *args, **kwargs):
+        # Keras refuses non-tensor positional arguments with a message that does not name the input.
+        if args:
+            validation.check_not_text(args[0], "input_ids")
         args, kwargs = split_call_flags(self.call, args, kwargs)
         return super().__call__(*args, **kwargs)
 
