@@ -109,6 +109,8 @@ def check_not_text(x, name):
     if isinstance(x, (str, bytes)):
         raise TypeError(f"{name} must be numeric token ids, got a string {x!r:.40}; tokenize it first")
     if isinstance(x, (list, tuple)):
+        if any(hasattr(v, "shape") and hasattr(v, "dtype") for v in x):
+            return  # a list of tensors (None for inputs left out): HF's list-of-inputs convention
         stack = list(x)
         while stack:
             v = stack.pop()
