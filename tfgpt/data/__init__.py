@@ -7,6 +7,11 @@ from tfgpt.data.classification import (  # noqa: F401
     read_lines,
     read_tsv,
 )
+from tfgpt.data.collate import (  # noqa: F401
+    DataCollatorWithPadding,
+    default_data_collator,
+    prepare_tf_dataset,
+)
 from tfgpt.data.corpus import (  # noqa: F401
     DATASETS_SUBDIR,
     TINY_SHAKESPEARE_NAME,

@@ -794,6 +794,17 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
         return super().export(filepath, format=format, verbose=verbose,
                               input_signature=input_signature, **kwargs)
 
+    # --- Keras training: HF-style datasets --------------------------------------------------------------
+    def prepare_tf_dataset(self, dataset, batch_size=8, shuffle=True, tokenizer=None, collate_fn=None,
+                           collate_fn_args=None, drop_remainder=None, prefetch=True):
+        """HF's ``prepare_tf_dataset``: a ``datasets.Dataset``-like object (or a dict of columns, a list
+        of rows) as a tf.data.Dataset of ``(features, labels)`` for ``fit`` (see tfgpt.data.collate)."""
+        from tfgpt.data.collate import prepare_tf_dataset
+
+        return prepare_tf_dataset(self, dataset, batch_size=batch_size, shuffle=shuffle, tokenizer=tokenizer,
+                                  collate_fn=collate_fn, collate_fn_args=collate_fn_args,
+                                  drop_remainder=drop_remainder, prefetch=prefetch)
+
     # --- Keras training: data checks outside the XLA-compiled step -------------------------------------
     def check_data(self, x, y=None):
         """(x, y) with tfgpt's input checks applied outside the compiled step (``jit_compile``).
