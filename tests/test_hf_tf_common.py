@@ -522,3 +522,86 @@ def test_load_with_mismatched_shapes(tmp_path, caplog):
 @pytest.mark.parametrize("cls", ALL, ids=IDS)
 def test_model_main_input_name(cls):
     assert cls.main_input_name == list(inspect.signature(cls.call).parameters)[1] == "input_ids"
+
+
+@pytest.mark.parametrize("cls", ALL, ids=IDS)
+def test_headmasking(cls):
+    """HF's test_headmasking: head 0 of the first layer and all but the last head of the last layer
+    masked give zero attention there and not elsewhere; a mask of ones changes nothing."""
+    config = make_config(output_hidden_states=True)
+    model = build(cls, config)
+    x = common_inputs()
+    head_mask = np.ones((LAYERS, HEADS), np.float32)
+    head_mask[0, 0] = 0.0
+    head_mask[-1, :-1] = 0.0
+    outputs = model(**x, head_mask=tf.constant(head_mask), output_attentions=True, return_dict=True)
+    attentions = [a.numpy() for a in outputs.attentions]
+    assert not any(np.isnan(a).any() for a in attentions)
+    assert abs(attentions[0][..., 0, :, :].sum()) < 1e-6
+    assert attentions[0][..., -1, :, :].sum() != 0.0
+    assert abs(attentions[-1][..., -2, :, :].sum()) < 1e-6
+    assert attentions[-1][..., -1, :, :].sum() != 0.0
+    ones = model(**x, head_mask=tf.ones((LAYERS, HEADS)), return_dict=True)
+    assert_same(ones, model(**x, return_dict=True), atol=1e-6)
+
+
+@pytest.mark.parametrize("cls", ALL, ids=IDS)
+def test_mixed_precision(cls):
+    """HF's test_mixed_precision: models build and run under the global mixed_float16 policy; the
+    outputs stay float32 and near the float32 model's."""
+    x = common_inputs()
+    reference = first(build(cls)(x))
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = build(cls)
+        out = model(x)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert model.transformer.compute_dtype == "float16"
+    value = first(out)
+    if cls is not tfgpt.TFOpenAIGPTModel:  # heads return float32 logits
+        assert value.dtype == np.float32
+    np.testing.assert_allclose(value.astype(np.float32), reference, atol=5e-2)
+
+
+def test_train_pipeline_custom_model(tmp_path):
+    """HF's test_train_pipeline_custom_model: the main layer inside a user's functional model with a
+    Dense head trains with fit() and reloads (``.keras``) with the same outputs."""
+    x = common_inputs()
+    keras.utils.set_random_seed(0)
+    main_layer = tfgpt.TFOpenAIGPTMainLayer(make_config())
+    symbolic = {name: keras.Input(t.shape[1:], dtype=t.dtype, name=name) for name, t in x.items()}
+    hidden = main_layer(symbolic)[0]
+    outputs = keras.layers.Dense(NUM_LABELS, activation="softmax", name="outputs")(hidden)
+    model = keras.Model(inputs=symbolic, outputs=[outputs])
+    model.compile(loss="binary_crossentropy", optimizer="adam", metrics=["binary_accuracy"])
+    targets = np.ones((BATCH, SEQ, NUM_LABELS), np.float32)
+    data = tf.data.Dataset.from_tensor_slices((x, targets)).batch(1)
+    history = model.fit(data, epochs=2, shuffle=False, verbose=0)
+    assert history.history["loss"][1] < history.history["loss"][0]
+    path = tmp_path / "keras_model.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path, custom_objects={"TFOpenAIGPTMainLayer": tfgpt.TFOpenAIGPTMainLayer})
+    assert isinstance(loaded, keras.Model)
+    np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(model(x)), atol=1e-6)
+
+
+@pytest.mark.parametrize("cls", ALL, ids=IDS)
+def test_xla_fit(cls):
+    """HF's test_xla_fit: fit() with jit_compile=True, labels in the inputs or as y, reports the
+    model's own loss (lr 0)."""
+    model = build(cls)
+    prepared = with_labels(common_inputs(), cls)
+    outputs = model(prepared)
+    if outputs.get("loss") is None:
+        return
+    model.compile(optimizer=keras.optimizers.SGD(0.0), jit_compile=True)
+    history = model.fit(prepared, validation_data=prepared, steps_per_epoch=1, validation_steps=1,
+                        shuffle=False, verbose=0)
+    assert np.isfinite(history.history["loss"][0])  # with dropout: not the eval loss
+    np.testing.assert_allclose(history.history["val_loss"][0], float(outputs.loss), rtol=1e-4)
+    labels = {"labels": prepared["labels"]}
+    features = {k: v for k, v in prepared.items() if k != "labels"}
+    history = model.fit(features, labels, validation_data=(features, labels), steps_per_epoch=1,
+                        validation_steps=1, shuffle=False, verbose=0)
+    np.testing.assert_allclose(history.history["val_loss"][0], float(outputs.loss), rtol=1e-4)
