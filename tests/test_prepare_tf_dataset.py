@@ -231,3 +231,15 @@ def test_bad_datasets_and_columns_raise_naming_them():
         model.prepare_tf_dataset({"input_ids": ids}, batch_size=0)
     with pytest.raises(TypeError, match="collate_fn must be callable"):
         model.prepare_tf_dataset({"input_ids": ids}, batch_size=2, collate_fn=3)
+
+
+def test_float_labels_keep_their_values_through_the_tokenizer(tok):
+    """Regression targets (num_labels=1) pass tok.pad as floats, as HF's BatchEncoding keeps them."""
+    model = tiny_model("seqcls", pad_token_id=PAD, num_labels=1)
+    data = {"input_ids": [[13, 10], [9, 3, 2]], "label": [0.25, -1.5]}
+    features, labels = next(iter(model.prepare_tf_dataset(data, batch_size=2, shuffle=False, tokenizer=tok)))
+    assert labels.dtype == tf.float32
+    np.testing.assert_array_equal(labels.numpy(), [0.25, -1.5])
+    np.testing.assert_array_equal(features["input_ids"], [[13, 10, PAD], [9, 3, 2]])
+    with pytest.raises(TypeError, match="column 'label' holds str values"):
+        model.prepare_tf_dataset({"input_ids": [[1], [2, 3]], "label": ["a", "b"]}, batch_size=2, tokenizer=tok)

@@ -577,3 +577,41 @@ def test_added_tokens_that_contradict_the_vocabulary_raise(hf_dir):
         OpenAIGPTTokenizer.from_pretrained(hf_dir, added_tokens_decoder={21: "<pad>", 22: "<pad>"})
     tok = OpenAIGPTTokenizer.from_pretrained(hf_dir, added_tokens_decoder={20: "<unk>", 21: "<pad>"}, pad_token="<pad>")
     assert tok.pad_token_id == 21 and tok.unk_token_id == 20 and len(tok) == 22
+
+
+def test_save_vocabulary_writes_only_the_two_files(gpt_tokenizer, tmp_path):
+    """HF's save_vocabulary: vocab.json + merges.txt (prefixed), the same bytes save_pretrained writes."""
+    gpt_tokenizer.add_tokens(["<new>"])
+    vocab, merges = gpt_tokenizer.save_vocabulary(str(tmp_path), filename_prefix="x")
+    assert (vocab, merges) == (str(tmp_path / "x-vocab.json"), str(tmp_path / "x-merges.txt"))
+    full = tmp_path / "full"
+    gpt_tokenizer.save_pretrained(full)
+    assert (full / "vocab.json").read_bytes() == (tmp_path / "x-vocab.json").read_bytes()
+    assert (full / "merges.txt").read_bytes() == (tmp_path / "x-merges.txt").read_bytes()
+    assert "<new>" not in json.loads((tmp_path / "x-vocab.json").read_text(encoding="utf-8"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["full", "x-merges.txt", "x-vocab.json"]
+    reloaded = OpenAIGPTTokenizer(vocab, merges)
+    assert reloaded.encode("Hello world!") == HELLO
+    with pytest.raises(ValueError, match="should be a directory"):
+        gpt_tokenizer.save_vocabulary(str(tmp_path / "x-vocab.json"))
+
+
+def test_special_tokens_extended_keep_the_added_token_flags(gpt_tokenizer):
+    gpt_tokenizer.add_special_tokens({"pad_token": AddedToken("<PAD>", lstrip=True),
+                                      "additional_special_tokens": ["<x>"]})
+    extended = gpt_tokenizer.special_tokens_map_extended
+    assert set(extended) == set(gpt_tokenizer.special_tokens_map)
+    assert isinstance(extended["pad_token"], AddedToken) and extended["pad_token"].lstrip
+    assert [str(t) for t in extended["additional_special_tokens"]] == ["<x>"]
+    assert [str(t) for t in gpt_tokenizer.all_special_tokens_extended] == gpt_tokenizer.all_special_tokens
+
+
+def test_alignment_methods_need_a_fast_tokenizer(gpt_tokenizer):
+    """HF: a slow tokenizer's BatchEncoding raises ValueError for word_ids(), sequence_ids(), ..."""
+    enc = gpt_tokenizer("Hello world", "again")
+    assert enc.is_fast is False and enc.encodings is None and enc.n_sequences is None
+    for name in ("word_ids", "sequence_ids", "tokens", "words"):
+        with pytest.raises(ValueError, match=f"{name}\\(\\) is not available when using non-fast tokenizers"):
+            getattr(enc, name)()
+    with pytest.raises(ValueError, match="char_to_token"):
+        enc.char_to_token(0)

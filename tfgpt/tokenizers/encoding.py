@@ -66,6 +66,21 @@ class BatchEncoding(dict):
     def data(self) -> dict:
         return dict(self)
 
+    @property
+    def is_fast(self) -> bool:
+        """False: a slow tokenizer's encoding has no token-to-text alignment (HF)."""
+        return False
+
+    @property
+    def encodings(self):
+        """None: only fast tokenizers keep Rust ``Encoding`` objects (HF)."""
+        return None
+
+    @property
+    def n_sequences(self):
+        """None for a slow tokenizer's encoding (HF)."""
+        return None
+
     def __getstate__(self):
         return dict(self)
 
@@ -96,6 +111,23 @@ class BatchEncoding(dict):
         return self
 
 
+def _fast_only(name):
+    def method(self, *args, **kwargs):
+        raise ValueError(f"{name}() is not available when using non-fast tokenizers (e.g. instance of a "
+                         "`XxxTokenizerFast` class).")
+
+    method.__name__ = name
+    method.__doc__ = f"HF's fast-tokenizer alignment method {name}(): a slow tokenizer raises ValueError."
+    return method
+
+
+# HF's alignment methods need a fast tokenizer's offsets; a slow tokenizer's encoding raises for them.
+for _name in ("tokens", "words", "word_ids", "sequence_ids", "token_to_sequence", "token_to_word",
+              "token_to_chars", "word_to_tokens", "word_to_chars", "char_to_token", "char_to_word"):
+    setattr(BatchEncoding, _name, _fast_only(_name))
+del _name
+
+
 def check_tensor_type(kind) -> None:
     if kind not in TENSOR_TYPES:
         raise ValueError(f"return_tensors must be None, 'np' or 'tf', got {kind!r}")
@@ -105,9 +137,16 @@ def as_tensor(value, kind: str):
     """A rectangular nested list of ints as a numpy (int64) or tf (int32) tensor."""
     import numpy as np
 
-    array = np.asarray(value, dtype=np.int64) if _is_rectangular(value) else None
-    if array is None:
+    if not _is_rectangular(value):
         raise ValueError("rows of different lengths")
+    array = np.asarray(value)
+    if array.size and array.dtype.kind not in "iub":  # floats (regression labels), strings: as they are
+        if kind == "np":
+            return array
+        import tensorflow as tf
+
+        return tf.constant(array.astype(np.float32) if array.dtype.kind == "f" else array)
+    array = array.astype(np.int64)
     if kind == "np":
         return array
     import tensorflow as tf

@@ -316,11 +316,26 @@ class OpenAIGPTTokenizer(ModelInputsMixin):
             "tokenizer_class": "OpenAIGPTTokenizer",
             **special_map,
         }
-        atomic_write_json(vocab_path, self.encoder)
-        atomic_write_text(merges_path, merges_text(merges_in_rank_order(self.bpe_ranks)))
+        vocab_path, merges_path = self.save_vocabulary(save_directory)
         atomic_write_json(config_path, config)
         atomic_write_json(special_path, special_map)
         return [vocab_path, merges_path, config_path, special_path]
+
+    def save_vocabulary(self, save_directory: Union[str, os.PathLike],
+                        filename_prefix: Optional[str] = None) -> Tuple[str, str]:
+        """Write only ``vocab.json`` and ``merges.txt`` (HF's names, after ``filename_prefix-``) into the
+        existing folder ``save_directory``; returns their paths. Added tokens are not in them."""
+        save_directory = os.fspath(save_directory)
+        if not os.path.isdir(save_directory):
+            raise ValueError(f"Vocabulary path ({save_directory}) should be a directory")
+        if filename_prefix is not None and not isinstance(filename_prefix, str):
+            raise TypeError(f"filename_prefix must be a string, got {type(filename_prefix).__name__}")
+        prefix = filename_prefix + "-" if filename_prefix else ""
+        vocab_path = os.path.join(save_directory, prefix + VOCAB_FILES_NAMES["vocab_file"])
+        merges_path = os.path.join(save_directory, prefix + VOCAB_FILES_NAMES["merges_file"])
+        atomic_write_json(vocab_path, self.encoder)
+        atomic_write_text(merges_path, merges_text(merges_in_rank_order(self.bpe_ranks)))
+        return vocab_path, merges_path
 
     # ------------------------------------------------------------------ vocabulary
     @property
@@ -358,6 +373,22 @@ class OpenAIGPTTokenizer(ModelInputsMixin):
             if value:
                 out[attr] = list(value) if isinstance(value, list) else value
         return out
+
+    def _extended(self, token: str) -> Union[str, AddedToken]:
+        """The AddedToken registered for ``token`` (its flags), else the string."""
+        idx = self._added_tokens_encoder.get(token)
+        return self._added_tokens_decoder.get(idx, token) if idx is not None else token
+
+    @property
+    def special_tokens_map_extended(self) -> Dict[str, Union[str, AddedToken, List[Union[str, AddedToken]]]]:
+        """``special_tokens_map`` with each token as its AddedToken where one is registered (HF)."""
+        return {attr: [self._extended(t) for t in value] if isinstance(value, list) else self._extended(value)
+                for attr, value in self.special_tokens_map.items()}
+
+    @property
+    def all_special_tokens_extended(self) -> List[Union[str, AddedToken]]:
+        """``all_special_tokens`` as AddedTokens where registered, in the same order (HF)."""
+        return [self._extended(t) for t in self.all_special_tokens]
 
     @property
     def all_special_tokens(self) -> List[str]:
