@@ -615,3 +615,119 @@ def test_alignment_methods_need_a_fast_tokenizer(gpt_tokenizer):
             getattr(enc, name)()
     with pytest.raises(ValueError, match="char_to_token"):
         enc.char_to_token(0)
+
+
+# ---------------------------------------------------------------------------------------------------
+# chat templates (test_tokenization_common.py: test_chat_template*, test_jinja_*, test_continue_final_message*)
+# ---------------------------------------------------------------------------------------------------
+
+DUMMY_TEMPLATE = "{% for message in messages %}{{message['role'] + message['content']}}{% endfor %}"
+CHAT = [{"role": "system", "content": "system message"}, {"role": "user", "content": "user message"},
+        {"role": "assistant", "content": "assistant message"}]
+
+
+def test_chat_template(gpt_tokenizer, tmp_path):
+    """HF's test_chat_template: render, tokenize the rendering, save and reload the template."""
+    expected = "systemsystem messageuseruser messageassistantassistant message"
+    text = gpt_tokenizer.apply_chat_template(CHAT, chat_template=DUMMY_TEMPLATE, tokenize=False)
+    assert text == expected
+    ids = gpt_tokenizer.apply_chat_template(CHAT, chat_template=DUMMY_TEMPLATE)
+    assert ids == gpt_tokenizer.encode(expected, add_special_tokens=False)
+    enc = gpt_tokenizer.apply_chat_template(CHAT, chat_template=DUMMY_TEMPLATE, return_dict=True)
+    assert enc["input_ids"] == ids and enc["attention_mask"] == [1] * len(ids)
+    with pytest.raises(ValueError, match="tokenizer.chat_template is not set"):
+        gpt_tokenizer.apply_chat_template(CHAT)
+    gpt_tokenizer.chat_template = DUMMY_TEMPLATE
+    assert gpt_tokenizer.apply_chat_template(CHAT, tokenize=False) == expected
+    written = gpt_tokenizer.save_pretrained(tmp_path)
+    assert str(tmp_path / "chat_template.jinja") in written
+    assert (tmp_path / "chat_template.jinja").read_text(encoding="utf-8") == DUMMY_TEMPLATE
+    assert "chat_template" not in json.loads((tmp_path / "tokenizer_config.json").read_text(encoding="utf-8"))
+    reloaded = OpenAIGPTTokenizer.from_pretrained(str(tmp_path))
+    assert reloaded.chat_template == DUMMY_TEMPLATE
+    assert reloaded.apply_chat_template(CHAT, tokenize=False) == expected
+
+
+def test_chat_template_batched(gpt_tokenizer):
+    chats = [CHAT[:2], CHAT]
+    texts = gpt_tokenizer.apply_chat_template(chats, chat_template=DUMMY_TEMPLATE, tokenize=False)
+    assert texts == ["systemsystem messageuseruser message",
+                     "systemsystem messageuseruser messageassistantassistant message"]
+    ids = gpt_tokenizer.apply_chat_template(chats, chat_template=DUMMY_TEMPLATE)
+    assert ids == [gpt_tokenizer.encode(t) for t in texts]
+    gpt_tokenizer.add_special_tokens({"pad_token": "<PAD>"})
+    arrays = gpt_tokenizer.apply_chat_template(chats, chat_template=DUMMY_TEMPLATE, padding=True,
+                                               return_tensors="np")
+    assert arrays.shape == (2, len(ids[1]))
+    assert arrays[0, len(ids[0]):].tolist() == [40478] * (len(ids[1]) - len(ids[0]))
+
+
+def test_chat_template_generation_prompt_and_continue_final_message(gpt_tokenizer):
+    template = ("{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}</{{ m['role'] }}>{% endfor %}"
+                "{% if add_generation_prompt %}<assistant>{% endif %}")
+    chat = CHAT[:2] + [{"role": "assistant", "content": "the answer is"}]
+    prompt = gpt_tokenizer.apply_chat_template(CHAT[:2], chat_template=template, tokenize=False,
+                                               add_generation_prompt=True)
+    assert prompt.endswith("</user><assistant>")
+    cont = gpt_tokenizer.apply_chat_template(chat, chat_template=template, tokenize=False,
+                                             continue_final_message=True)
+    assert cont.endswith("<assistant>the answer is")
+    trimmed = "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] | trim }}</{{ m['role'] }}>{% endfor %}"
+    spaced = chat[:-1] + [{"role": "assistant", "content": "the answer is  "}]
+    assert gpt_tokenizer.apply_chat_template(spaced, chat_template=trimmed, tokenize=False,
+                                             continue_final_message=True).endswith("<assistant>the answer is")
+    with pytest.raises(ValueError, match="continue_final_message and add_generation_prompt are not compatible"):
+        gpt_tokenizer.apply_chat_template(chat, chat_template=template, continue_final_message=True,
+                                          add_generation_prompt=True)
+
+
+def test_jinja_loopcontrols_strftime_tojson_and_exceptions(gpt_tokenizer):
+    import jinja2
+
+    loop = "{% for m in messages %}{% if m['role'] == 'user' %}{% break %}{% endif %}{{ m['content'] }}{% endfor %}"
+    assert gpt_tokenizer.apply_chat_template(CHAT, chat_template=loop, tokenize=False) == "system message"
+    now = "{{ strftime_now('%Y-%m-%d') }}"
+    from datetime import datetime
+
+    assert gpt_tokenizer.apply_chat_template(CHAT, chat_template=now, tokenize=False) == \
+        datetime.now().strftime("%Y-%m-%d")
+    as_json = "{{ messages[0] | tojson }}{% if tools %}{{ tools | tojson }}{% endif %}"
+    tools = [{"name": "f", "parameters": {}}]
+    assert gpt_tokenizer.apply_chat_template(CHAT, chat_template=as_json, tokenize=False, tools=tools) == \
+        json.dumps(CHAT[0]) + json.dumps(tools)
+    special = "{{ bos_token }}|{{ unk_token }}|{{ extra }}"
+    assert gpt_tokenizer.apply_chat_template(CHAT, chat_template=special, tokenize=False, extra="x") == "|<unk>|x"
+    generation = "{% for m in messages %}{% generation %}{{ m['content'] }}{% endgeneration %}{% endfor %}"
+    assert gpt_tokenizer.apply_chat_template(CHAT[:1], chat_template=generation, tokenize=False) == "system message"
+    raising = "{{ raise_exception('no system messages') }}"
+    with pytest.raises(jinja2.exceptions.TemplateError, match="no system messages"):
+        gpt_tokenizer.apply_chat_template(CHAT, chat_template=raising)
+    with pytest.raises(ValueError, match="return_assistant_tokens_mask"):
+        gpt_tokenizer.apply_chat_template(CHAT, chat_template=generation, return_assistant_tokens_mask=True)
+
+
+def test_chat_template_dict_saving_and_file_priority(gpt_tokenizer, tmp_path):
+    """HF's test_chat_template_dict(_saving) and test_chat_template_file_priority."""
+    templates = {"default": DUMMY_TEMPLATE, "shout": "{{ messages[0]['content'] | upper }}"}
+    gpt_tokenizer.chat_template = templates
+    assert gpt_tokenizer.apply_chat_template(CHAT, tokenize=False).startswith("systemsystem message")
+    assert gpt_tokenizer.apply_chat_template(CHAT, chat_template="shout", tokenize=False) == "SYSTEM MESSAGE"
+    gpt_tokenizer.save_pretrained(tmp_path)
+    assert (tmp_path / "additional_chat_templates" / "shout.jinja").read_text(encoding="utf-8") == templates["shout"]
+    assert OpenAIGPTTokenizer.from_pretrained(str(tmp_path)).chat_template == templates
+    # HF's older layout: a list of named templates in tokenizer_config.json; a .jinja file wins over it
+    old = tmp_path / "old"
+    gpt_tokenizer.chat_template = None
+    gpt_tokenizer.save_pretrained(old)
+    config = json.loads((old / "tokenizer_config.json").read_text(encoding="utf-8"))
+    config["chat_template"] = [{"name": "default", "template": "config"}, {"name": "b", "template": "bee"}]
+    (old / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
+    assert OpenAIGPTTokenizer.from_pretrained(str(old)).chat_template == {"default": "config", "b": "bee"}
+    (old / "chat_template.jinja").write_text("file", encoding="utf-8")
+    assert OpenAIGPTTokenizer.from_pretrained(str(old)).chat_template == {"default": "file", "b": "bee"}
+    config["chat_template"] = [{"name": "default"}]
+    (old / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
+    with pytest.raises(ValueError, match="chat_template"):
+        OpenAIGPTTokenizer.from_pretrained(str(old))
+    with pytest.raises(TypeError, match="chat_template must be"):
+        OpenAIGPTTokenizer.from_pretrained(str(tmp_path), chat_template=3)

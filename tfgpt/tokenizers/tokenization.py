@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from tfgpt.io import atomic_write_json, atomic_write_text, read_json
-from tfgpt.tokenizers import normalization
+from tfgpt.tokenizers import chat, normalization
 from tfgpt.tokenizers.bpe import (
     END_OF_WORD,
     TOKENIZER_JSON,
@@ -63,7 +63,8 @@ CLEAN_UP_REPLACEMENTS = (
 )
 # the files from_pretrained reads (and downloads from the hub)
 TOKENIZER_FILE_PATTERNS = ("vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json",
-                           "added_tokens.json", "encoder_bpe_*.json", "vocab_*.bpe", TOKENIZER_JSON)
+                           "added_tokens.json", "encoder_bpe_*.json", "vocab_*.bpe", TOKENIZER_JSON,
+                           chat.CHAT_TEMPLATE_FILE, chat.ADDITIONAL_TEMPLATES_DIR + "/*.jinja")
 _CACHE_MAX_WORD = 128    # longer words are not cached
 _CACHE_MAX_SIZE = 1_000_000
 
@@ -138,6 +139,7 @@ class OpenAIGPTTokenizer(ModelInputsMixin):
         split_special_tokens: bool = False,
         added_tokens_decoder: Optional[Dict[int, Union[AddedToken, dict, str]]] = None,
         verbose: bool = True,
+        chat_template: Optional[Union[str, Dict[str, str]]] = None,
         **kwargs,
     ):
         special_kwargs = {k: kwargs.pop(k) for k in list(kwargs)
@@ -189,6 +191,7 @@ class OpenAIGPTTokenizer(ModelInputsMixin):
         self.clean_up_tokenization_spaces = clean_up_tokenization_spaces
         self.split_special_tokens = split_special_tokens
         self.verbose = verbose
+        self.chat_template = chat.check_template(chat_template)
         self.deprecation_warnings: Dict[str, bool] = {}
         self.name_or_path = metadata.get("name_or_path", "")
         if metadata.get("model_input_names") is not None:
@@ -200,7 +203,8 @@ class OpenAIGPTTokenizer(ModelInputsMixin):
             tokenizer_file is None else None, "tokenizer_file": tokenizer_file, "pretokenizer": pretokenizer,
             "padding_side": padding_side, "truncation_side": truncation_side, "model_max_length": model_max_length,
             "clean_up_tokenization_spaces": clean_up_tokenization_spaces, "split_special_tokens": split_special_tokens,
-            "added_tokens_decoder": added_tokens_decoder, "verbose": verbose, **special_kwargs, **metadata,
+            "added_tokens_decoder": added_tokens_decoder, "verbose": verbose, "chat_template": chat_template,
+            **special_kwargs, **metadata,
         }
 
         self._special_tokens_map: Dict[str, Union[str, List[str], None]] = {a: None for a in SPECIAL_TOKENS_ATTRIBUTES}
@@ -285,7 +289,8 @@ class OpenAIGPTTokenizer(ModelInputsMixin):
 
     def save_pretrained(self, save_directory: Union[str, os.PathLike], legacy_format: Optional[bool] = None,
                         filename_prefix: Optional[str] = None, push_to_hub: bool = False) -> List[str]:
-        """Write ``vocab.json``, ``merges.txt``, ``tokenizer_config.json`` and ``special_tokens_map.json``.
+        """Write ``vocab.json``, ``merges.txt``, ``tokenizer_config.json`` and ``special_tokens_map.json``
+        (and ``chat_template.jinja`` / ``additional_chat_templates/`` when the tokenizer has templates).
 
         Files are written atomically (temporary file + ``os.replace``) in HF's layout, so HF's
         ``OpenAIGPTTokenizer.from_pretrained`` reads them too. Returns the written paths. HF's
@@ -319,7 +324,8 @@ class OpenAIGPTTokenizer(ModelInputsMixin):
         vocab_path, merges_path = self.save_vocabulary(save_directory)
         atomic_write_json(config_path, config)
         atomic_write_json(special_path, special_map)
-        return [vocab_path, merges_path, config_path, special_path]
+        return [vocab_path, merges_path, config_path, special_path] + chat.write_templates(
+            save_directory, self.chat_template)
 
     def save_vocabulary(self, save_directory: Union[str, os.PathLike],
                         filename_prefix: Optional[str] = None) -> Tuple[str, str]:
@@ -336,6 +342,45 @@ class OpenAIGPTTokenizer(ModelInputsMixin):
         atomic_write_json(vocab_path, self.encoder)
         atomic_write_text(merges_path, merges_text(merges_in_rank_order(self.bpe_ranks)))
         return vocab_path, merges_path
+
+    # ------------------------------------------------------------------ chat templates
+    def get_chat_template(self, chat_template: Optional[str] = None, tools=None) -> str:
+        """The template source ``apply_chat_template`` renders: ``chat_template`` (a template, or the
+        name of one of this tokenizer's), else the tokenizer's own (its "default" of several)."""
+        return chat.select_template(self.chat_template, chat_template)
+
+    def apply_chat_template(self, conversation, tools=None, documents=None, chat_template: Optional[str] = None,
+                            add_generation_prompt: bool = False, continue_final_message: bool = False,
+                            tokenize: bool = True, padding=False, truncation=None,
+                            max_length: Optional[int] = None, return_tensors: Optional[str] = None,
+                            return_dict: bool = False, return_assistant_tokens_mask: bool = False,
+                            tokenizer_kwargs: Optional[dict] = None, **kwargs):
+        """HF's ``apply_chat_template``: render a conversation (a list of ``{"role", "content"}``
+        dicts) or a batch of them with the chat template, then tokenize it unless ``tokenize=False``.
+
+        Returns the text (a list for a batch), the ids, or with ``return_dict`` the whole encoding.
+        Extra keyword arguments go to the template. The rendered text already holds the template's
+        special tokens, so none are added when tokenizing.
+        """
+        if return_assistant_tokens_mask:
+            raise ValueError("`return_assistant_tokens_mask` is not possible with slow tokenizers: it needs a fast "
+                             "tokenizer's character offsets")
+        if tokenizer_kwargs is not None and not isinstance(tokenizer_kwargs, dict):
+            raise TypeError(f"tokenizer_kwargs must be a dict, got {type(tokenizer_kwargs).__name__}")
+        source = self.get_chat_template(chat_template, tools)
+        batched = isinstance(conversation, (list, tuple)) and bool(conversation) and (
+            isinstance(conversation[0], (list, tuple)) or hasattr(conversation[0], "messages"))
+        conversations = list(conversation) if batched else [conversation]
+        rendered = chat.render(source, conversations, add_generation_prompt=add_generation_prompt,
+                               continue_final_message=continue_final_message, tools=tools, documents=documents,
+                               **{**self.special_tokens_map, **kwargs})
+        if not batched:
+            rendered = rendered[0]
+        if not tokenize:
+            return rendered
+        out = self(rendered, padding=padding, truncation=truncation, max_length=max_length,
+                   add_special_tokens=False, return_tensors=return_tensors, **(tokenizer_kwargs or {}))
+        return out if return_dict else out["input_ids"]
 
     # ------------------------------------------------------------------ vocabulary
     @property
@@ -962,6 +1007,9 @@ def read_tokenizer_config(directory: str) -> Dict[str, object]:
                 raise ValueError(f"{special_path}: unknown special token {key!r}")
             if value is not None:
                 init.setdefault(key, _config_value(key, value, special_path))
+    templates = chat.read_templates(directory, init.get("chat_template"))
+    if templates is not None:
+        init["chat_template"] = templates
     added_path = os.path.join(directory, "added_tokens.json")
     if os.path.exists(added_path) and "added_tokens_decoder" not in init:
         added = read_json(added_path, "added_tokens.json")
@@ -994,6 +1042,7 @@ _CONFIG_KEYS = {
     "do_lower_case": (bool,),
     "model_input_names": (list,),
     "extra_special_tokens": (dict, list),
+    "chat_template": (str, list, dict),
 }
 
 
@@ -1009,4 +1058,6 @@ def _config_value(key: str, value, path: str):
         return str(_special_value(value, f"{path}: {key}"))
     if key == "additional_special_tokens":
         return [str(_special_value(v, f"{path}: {key}")) for v in value]
+    if key == "chat_template":
+        return chat.check_template(value, f"{path}: chat_template")
     return value
