@@ -249,3 +249,42 @@ def test_generate_without_input_ids_starts_from_bos_or_raises():
     np.testing.assert_array_equal(out, model.generate(np.array([[3]], np.int32), do_sample=False,
                                                       max_length=5).numpy())
     assert out.shape == (1, 5) and out[0, 0] == 3
+
+
+def test_hf_class_attributes_and_small_methods():
+    model = tiny_model("lm")
+    cls = type(model)
+    assert cls.config_class is tfgpt.OpenAIGPTConfig and cls.base_model_prefix == "transformer"
+    assert getattr(model, cls.base_model_prefix) is model.transformer
+    assert model.framework == "tf"
+    assert cls._keys_to_ignore_on_load_missing is None and cls._keys_to_ignore_on_load_unexpected is None
+    assert model.get_output_layer_with_bias() is None and model.get_prefix_bias_name() is None
+    with pytest.raises(NotImplementedError, match="head_mask"):
+        model.prune_heads({0: [1]})
+    assert model.prepare_inputs_for_generation(IDS)["input_ids"] is IDS
+
+
+def test_name_or_path_follows_the_loaded_folder(tmp_path):
+    tiny_model("lm").save_pretrained(tmp_path)
+    assert tfgpt.TFOpenAIGPTLMHeadModel.from_pretrained(str(tmp_path)).name_or_path == str(tmp_path)
+    assert tiny_model("lm").name_or_path == ""
+
+
+def test_set_input_and_output_embeddings():
+    """HF's TF set_input_embeddings takes the token table; the tied LM head follows it."""
+    model = tiny_model("lm")
+    table = np.random.default_rng(0).normal(size=(99, 32)).astype(np.float32)
+    model.set_input_embeddings(table)
+    np.testing.assert_array_equal(model.get_input_embeddings().embeddings.numpy(), table)
+    hidden = model.transformer(IDS).last_hidden_state.numpy()
+    np.testing.assert_allclose(model(IDS).logits.numpy(), hidden @ table.T, atol=1e-4)
+    bigger = np.concatenate([table, np.ones((3, 32), np.float32)])
+    model.set_output_embeddings(bigger)
+    assert model.config.vocab_size == 102 and model(IDS).logits.shape[-1] == 102
+    np.testing.assert_array_equal(model.get_output_embeddings().embeddings.numpy(), bigger)
+    with pytest.raises(ValueError, match=r"\[vocab, n_embd=32\]"):
+        model.set_input_embeddings(np.ones((99, 8), np.float32))
+    with pytest.raises(ValueError, match="no output embeddings"):
+        tiny_model("seqcls").set_output_embeddings(table)
+    base = tiny_model("base")
+    base.set_input_embeddings(base.get_input_embeddings())  # a layer: its table, unchanged

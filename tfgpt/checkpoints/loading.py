@@ -351,6 +351,7 @@ def from_pretrained(cls, path_or_id, *model_args, config=None, **kwargs):
     where = os.path.join(folder, entry) if os.path.isdir(os.fspath(path_or_id)) else \
         f"{os.fspath(path_or_id)} ({os.path.join(subfolder, entry) if subfolder else entry})"
     check_config_shapes(config, state, ignore_mismatched_sizes, source=where)
+    config.name_or_path = os.fspath(path_or_id)  # HF: the model remembers where it came from
     model = cls(config, *model_args, **model_kwargs)
     info = load_state_dict(model, state, ignore_mismatched_sizes=ignore_mismatched_sizes, source=where,
                            allow_nonfinite_weights=allow_nonfinite_weights)

@@ -478,6 +478,11 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
     """Shared plumbing: config handling, serialization, checkpoints, embeddings and Keras training."""
 
     main_input_name = "input_ids"
+    config_class = OpenAIGPTConfig
+    base_model_prefix = "transformer"
+    _keys_to_ignore_on_load_missing = None
+    _keys_to_ignore_on_load_unexpected = None
+    _requires_load_weight_prefix = False
     # tfgpt decodes with a KV cache inside one XLA program (HF's TF GPT-1 has no cache: False there)
     supports_xla_generation = True
 
@@ -494,6 +499,28 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
         return super().__call__(*args, **kwargs)
 
     # --- HF's TFPreTrainedModel API -------------------------------------------------------------------
+    @property
+    def framework(self) -> str:
+        """"tf", as HF's TF models say."""
+        return "tf"
+
+    @property
+    def name_or_path(self) -> str:
+        """The folder or hub id the model was loaded from (the config's ``name_or_path``)."""
+        return self.config.name_or_path
+
+    def prune_heads(self, heads_to_prune):
+        """HF's TF models do not prune heads (NotImplementedError); mask them with ``head_mask``."""
+        raise NotImplementedError("prune_heads is not implemented for TF models; pass head_mask to mask heads")
+
+    def get_output_layer_with_bias(self):
+        """HF's (deprecated) LM-head-with-bias layer: GPT-1's tied head has no bias (None)."""
+        return None
+
+    def get_prefix_bias_name(self):
+        """HF's (deprecated) name of the LM-head bias: None, there is none."""
+        return None
+
     @classmethod
     def can_generate(cls) -> bool:
         """True for the classes with an LM head and ``generate`` (LM head and double heads)."""
@@ -623,6 +650,25 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
 
     def get_output_embeddings(self):
         return None
+
+    def set_input_embeddings(self, value):
+        """HF's TF ``set_input_embeddings``: ``value`` is the new token table [V, n_embd] (array or
+        variable); a new V resizes the table (and the tied head) first."""
+        table = keras.ops.convert_to_numpy(value.embeddings if isinstance(value, keras.layers.Layer)
+                                           and hasattr(value, "embeddings") else value)
+        width = self.config.n_embd
+        if table.ndim != 2 or table.shape[1] != width:
+            raise ValueError(f"set_input_embeddings takes a token table of shape [vocab, n_embd={width}], got "
+                             f"{list(table.shape)}")
+        emb = self.resize_token_embeddings(int(table.shape[0]))
+        emb.embeddings.assign(table.astype(keras.backend.standardize_dtype(emb.embeddings.dtype)))
+        self._forget_compiled()
+
+    def set_output_embeddings(self, value):
+        """The LM head is the token table (tied), so this sets the table; heads without an LM head raise."""
+        if self.get_output_embeddings() is None:
+            raise ValueError(f"{type(self).__name__} has no output embeddings to set")
+        self.set_input_embeddings(value)
 
     def resize_token_embeddings(self, new_num_tokens: Optional[int] = None):
         """Grow or shrink the token table (and the tied head); new rows ~ N(0, initializer_range)."""
@@ -956,6 +1002,10 @@ class TFOpenAIGPTLMHeadModel(TFOpenAIGPTPreTrainedModel):
 
     def get_output_embeddings(self):
         return self.transformer.tokens_embed
+
+    def prepare_inputs_for_generation(self, inputs, **kwargs):
+        """HF's TF hook: the model inputs of one generation step (GPT-1's TF classes take the ids only)."""
+        return {"input_ids": inputs}
 
     def call(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
              head_mask=None, inputs_embeds=None, output_attentions=None, output_hidden_states=None,
