@@ -285,3 +285,40 @@ def test_custom_logits_processor():
     model.generation_config.min_length = None
     out = model.generate(ids, logits_processor=processors, eos_token_id=0, max_new_tokens=5).numpy()
     assert 0 not in out[0, 7:].tolist()
+
+
+# --- generation integration mixin: transition scores ----------------------------------------------
+
+TRANSITION = GEN_OPTIONS + "; compute_transition_scores"
+
+
+def _log_softmax(x):
+    x = x - x.max(-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(-1, keepdims=True))
+
+
+@pytest.mark.xfail(reason=TRANSITION, strict=True)
+@pytest.mark.parametrize("normalize", [False, True])
+def test_transition_scores_greedy_search(lm, normalize):
+    """HF's test_transition_scores_greedy_search(_normalized): the chosen tokens' (log-softmaxed)
+    scores, here checked against a full forward pass over the generated sequence."""
+    ids = prompts(batch=2, seed=9)
+    out = lm.generate(ids, max_new_tokens=5, eos_token_id=None, return_dict_in_generate=True, output_scores=True)
+    scores = lm.compute_transition_scores(out.sequences, out.scores, normalize_logits=normalize)
+    sequences = out.sequences.numpy()
+    logits = lm(sequences).logits.numpy()[:, 6:-1]  # (B, 5, V): the logits that chose tokens 7..11
+    if normalize:
+        logits = _log_softmax(logits)
+    expected = np.take_along_axis(logits, sequences[:, 7:, None], axis=-1)[..., 0]
+    np.testing.assert_allclose(np.asarray(scores), expected, atol=1e-4)
+
+
+@pytest.mark.xfail(reason=TRANSITION, strict=True)
+def test_transition_scores_beam_search_decoder_only(lm):
+    """HF's test_transition_scores_beam_search_decoder_only: with length_penalty=0 the transition
+    scores of each returned beam sum to its sequence score."""
+    ids = prompts(batch=2, seed=10)
+    out = lm.generate(ids, max_length=12, num_beams=4, num_return_sequences=2, eos_token_id=None,
+                      return_dict_in_generate=True, output_scores=True, length_penalty=0.0)
+    scores = lm.compute_transition_scores(out.sequences, out.scores, out.beam_indices)
+    np.testing.assert_allclose(np.sum(np.asarray(scores), axis=-1), np.asarray(out.sequences_scores), atol=1e-3)
