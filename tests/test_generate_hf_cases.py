@@ -185,6 +185,9 @@ def test_stop_strings_need_the_tokenizer_and_stop_in_the_program(lm, gpt_tokeniz
             break
     assert got[:n].tolist() == new[:n].tolist() and set(got[n:].tolist()) <= {0}
     assert n < len(new)
+    before = generation.trace_count()  # the same stop strings and tokenizer reuse the program
+    again = lm.generate(ids, max_new_tokens=12, stop_strings=[stop], tokenizer=gpt_tokenizer, pad_token_id=0)
+    assert again.numpy()[0].tolist() == out.tolist() and generation.trace_count() == before
 
 
 def test_dict_outputs(tiny):
