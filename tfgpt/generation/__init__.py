@@ -1,7 +1,8 @@
 """Generation: one XLA-compiled decode loop with a static KV cache (greedy, sampling, beams).
 
-The flow is one-way: ``request`` (Python: validate, resolve eos / pad, bucket with ``buckets``) ->
-``api`` (pick the compiled program for the request) -> ``loop`` (greedy / sampling), ``beam`` (beam
+The flow is one-way: ``api`` (HF's ``generate`` arguments -> the effective ``config.GenerationConfig``,
+its ``processors`` and ``stopping`` criteria) -> ``request`` (Python: validate, resolve eos / pad,
+bucket with ``buckets``) -> ``api`` (pick the compiled program for the request) -> ``loop`` (greedy / sampling), ``beam`` (beam
 search and beam sampling) or ``contrastive`` (contrastive search),
 both built from ``program`` (options, parameters, the cached forward pass, score processors) and,
 for the sequential loop, ``sampling``; ``speculative`` (prompt lookup, assisted decoding) verifies
@@ -9,7 +10,17 @@ several drafted tokens per pass with the same pieces. ``tfgpt.export`` builds it
 public pieces.
 """
 
-from tfgpt.generation.api import cached_program, compile_program, generate  # noqa: F401
+from tfgpt.generation.api import (  # noqa: F401
+    GenerationPlan,
+    cached_program,
+    compile_program,
+    default_generation_config,
+    finish_generation,
+    generate,
+    plan_generation,
+    resolve_generation_config,
+    run_program,
+)
 from tfgpt.generation.beam import BeamState, build_beam_program  # noqa: F401
 from tfgpt.generation.buckets import MIN_NEW_BUCKET, MIN_PROMPT_BUCKET, bucket, cache_lengths  # noqa: F401
 from tfgpt.generation.contrastive import ContrastiveState, build_contrastive_program  # noqa: F401
@@ -21,6 +32,7 @@ from tfgpt.generation.program import (  # noqa: F401
     DecodeOptions,
     DecodeParams,
     ScoreProcessors,
+    StopCheck,
     repetition_penalty,
     trace_count,
 )
