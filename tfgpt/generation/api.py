@@ -13,6 +13,7 @@ generated alone (positions come from the mask, so padding does not shift them).
 
 from __future__ import annotations
 
+import time
 from typing import Optional, Sequence, Union
 
 import numpy as np
@@ -24,6 +25,7 @@ from tfgpt.generation.loop import build_sequential_program
 from tfgpt.generation.program import DecodeOptions
 from tfgpt.generation.request import prepare_request
 from tfgpt.generation.speculative import speculative_generate, speculative_options
+from tfgpt.generation.streaming import check_streaming_args, run_chunked
 
 
 def compile_program(model, options: DecodeOptions):
@@ -39,16 +41,19 @@ def compile_program(model, options: DecodeOptions):
     return tf.function(build(model, options), jit_compile=True, autograph=False)
 
 
-def cached_program(model, options: DecodeOptions, batch: int, prompt_bucket: int, new_bucket: int):
+def cached_program(model, options: DecodeOptions, batch: int, prompt_bucket: int, new_bucket: int,
+                   use: str = "run"):
     """The compiled program of ``model`` for ``options`` and these shapes, from the model's cache or new.
 
-    One ``tf.function`` per shape: each traces once (no retracing warnings across buckets).
+    One ``tf.function`` per shape and ``use`` ("run": one call per generate; "chunks": the chunked
+    calls of ``streaming``; "graph": calls from inside other functions): each traces once or twice
+    (no retracing warnings across buckets).
     """
     cache = getattr(model, "_generate_cache", None)
     if cache is None:
         cache = {}
         object.__setattr__(model, "_generate_cache", cache)  # plain dict, outside Keras tracking
-    key = (batch, prompt_bucket, new_bucket, model.config.vocab_size, model.transformer.compute_dtype, options)
+    key = (batch, prompt_bucket, new_bucket, model.config.vocab_size, model.transformer.compute_dtype, options, use)
     program = cache.get(key)
     if program is None:
         program = cache[key] = compile_program(model, options)
@@ -64,7 +69,8 @@ def generate(model, input_ids, attention_mask=None, max_new_tokens: Optional[int
              penalty_alpha: Optional[float] = None,
              prompt_lookup_num_tokens: Optional[int] = None, max_matching_ngram_size: Optional[int] = None,
              assistant_model=None, num_assistant_tokens: Optional[int] = None,
-             num_assistant_tokens_schedule: Optional[str] = None):
+             num_assistant_tokens_schedule: Optional[str] = None, streamer=None,
+             max_time: Optional[float] = None, stream_chunk_size: Optional[int] = None):
     """Generate continuations of ``input_ids`` [B, S] (or [B, C, S]); returns int32 [B', S + new].
 
     ``B' = B * num_return_sequences``. The prompt is included (left-aligned when a right-padded mask
@@ -79,22 +85,48 @@ def generate(model, input_ids, attention_mask=None, max_new_tokens: Optional[int
     ``prompt_lookup_num_tokens`` (with ``max_matching_ngram_size``) or ``assistant_model`` (with
     ``num_assistant_tokens`` / ``num_assistant_tokens_schedule``) decode speculatively
     (``tfgpt.generation.speculative``): the same greedy tokens, the same sampling distribution.
+    ``streamer`` (HF's ``put`` / ``end``) receives the prompt, then each step's tokens, while greedy
+    search or sampling decodes in compiled chunks of ``stream_chunk_size`` steps (default 8);
+    ``max_time`` (seconds) stops the chunked decoding between chunks and returns what it generated.
+    Called inside a ``tf.function`` (symbolic ``input_ids``) it builds the program into that graph
+    (``tfgpt.generation.graph``) and returns [B', S + max_new_tokens] with pad after eos.
     """
+    if not tf.executing_eagerly():
+        from tfgpt.generation.graph import symbolic_generate
+
+        return symbolic_generate(
+            model, input_ids, attention_mask, max_new_tokens, seed, max_length=max_length, do_sample=do_sample,
+            temperature=temperature, top_k=top_k, top_p=top_p, num_beams=num_beams,
+            repetition_penalty=repetition_penalty, eos_token_id=eos_token_id, pad_token_id=pad_token_id,
+            length_penalty=length_penalty, early_stopping=early_stopping,
+            num_return_sequences=num_return_sequences, penalty_alpha=penalty_alpha,
+            prompt_lookup_num_tokens=prompt_lookup_num_tokens, max_matching_ngram_size=max_matching_ngram_size,
+            assistant_model=assistant_model, num_assistant_tokens=num_assistant_tokens,
+            num_assistant_tokens_schedule=num_assistant_tokens_schedule, streamer=streamer,
+            max_time=max_time, stream_chunk_size=stream_chunk_size)
+    started = time.time()
     r = prepare_request(model, input_ids, attention_mask, max_new_tokens, max_length, do_sample,
                         temperature, top_k, top_p, num_beams, repetition_penalty, eos_token_id,
                         pad_token_id, seed, length_penalty, early_stopping, num_return_sequences,
                         penalty_alpha)
     speculative = speculative_options(model, prompt_lookup_num_tokens, max_matching_ngram_size, assistant_model,
                                       num_assistant_tokens, num_assistant_tokens_schedule)
+    max_time, chunk_size = check_streaming_args("speculative" if speculative is not None else r.options.mode,
+                                                streamer, max_time, stream_chunk_size)
+    prompt = r.ids.astype(np.int32)
+    if streamer is not None:  # HF: the prompt once, before any new token
+        streamer.put(prompt[::r.num_return_sequences] if r.options.mode == "sample" else prompt)
     if speculative is not None:
         result = speculative_generate(model, r, speculative, assistant_model)
     else:
         ids, mask = r.bucketed_prompts()  # (B, P)
         new_slots = tf.zeros([r.new_bucket], tf.int32)  # (N,): its length is the program's N
-        program = cached_program(model, r.options, r.batch, r.prompt_bucket, r.new_bucket)
-        result = program(tf.constant(ids), tf.constant(mask), new_slots, tf.constant(r.max_new_tokens, tf.int32),
-                         r.params.as_tensors())
-    prompt = r.ids.astype(np.int32)
+        chunked = streamer is not None or max_time is not None
+        program = cached_program(model, r.options, r.batch, r.prompt_bucket, r.new_bucket,
+                                 "chunks" if chunked else "run")
+        args = (tf.constant(ids), tf.constant(mask), new_slots, tf.constant(r.max_new_tokens, tf.int32),
+                r.params.as_tensors())
+        result = run_chunked(program, args, streamer, max_time, chunk_size, started) if chunked else program(*args)
     if r.options.mode == "beam":
         hypotheses, lengths, _ = (t.numpy() for t in result)  # (B, K, N), (B, K)
         n = r.num_return_sequences
@@ -105,6 +137,8 @@ def generate(model, input_ids, attention_mask=None, max_new_tokens: Optional[int
         out, steps = result  # (B, N), []
         tokens = out.numpy()[:, : int(steps)]
     full = np.concatenate([prompt, tokens], axis=1)
+    if streamer is not None:
+        streamer.end()
     if r.lead_shape is not None:
         full = full.reshape(r.lead_shape[0], -1, full.shape[-1])
     return tf.constant(full, tf.int32)

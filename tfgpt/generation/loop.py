@@ -39,13 +39,18 @@ def build_sequential_program(model, options: DecodeOptions):
     (only its length is read: the bucketed new-token count, so it is a shape of the compiled
     program), ``max_new`` [] int32 <= N, ``params`` a ``DecodeParams`` of tensors. ``tokens[:, :steps]``
     are the new tokens; rows that finished early hold ``pad_token_id`` after their eos token.
+
+    Chunks (``tfgpt.generation.streaming``): with ``stop`` ([] int32) the program runs only while
+    ``step < min(stop, max_new)`` and returns its ``SequentialState``; ``resume`` (such a state)
+    continues from it instead of prefilling. The steps are the same ops, so chunked decoding emits
+    the tokens of one uninterrupted run (sampling draws are seeded by the step index).
     """
     if options.mode not in ("greedy", "sample"):
         raise ValueError(f"the sequential program runs greedy or sample, not {options.mode!r}")
     forward = CachedForward(model)
     has_eos = options.n_eos > 0
 
-    def program(prompt_ids, prompt_mask, new_slots, max_new, params):
+    def program(prompt_ids, prompt_mask, new_slots, max_new, params, resume=None, stop=None):
         count_trace()
         B, P, N = static_dim(prompt_ids, 0), static_dim(prompt_ids, 1), static_dim(new_slots, 0)
         T = P + N
@@ -68,12 +73,10 @@ def build_sequential_program(model, options: DecodeOptions):
             at = tf.stack([rows, tf.fill([B], cur_len)], axis=1)  # (B, 2)
             return token, tf.tensor_scatter_nd_update(sequences, at, token), done
 
-        sequences = tf.concat([prompt_ids, tf.fill([B, N], params.pad_token_id)], axis=1)  # (B, T)
-        logits, cache = forward.next_logits(prompt_ids, cache_mask, forward.empty_cache(B, T), 0)  # prefill
-        token, sequences, done = choose(logits, 0, sequences, tf.zeros([B], tf.bool))
+        limit = max_new if stop is None else tf.minimum(stop, max_new)
 
         def cond(state):
-            return (state.step < max_new) & ~tf.reduce_all(state.done)
+            return (state.step < limit) & ~tf.reduce_all(state.done)
 
         def body(state):
             logits, cache = forward.next_logits(state.token[:, None], cache_mask, state.cache,
@@ -81,8 +84,16 @@ def build_sequential_program(model, options: DecodeOptions):
             token, sequences, done = choose(logits, state.step, state.sequences, state.done)
             return (SequentialState(state.step + 1, token, done, sequences, cache),)
 
-        start = SequentialState(tf.constant(1), token, done, sequences, cache)
+        if resume is None:
+            sequences = tf.concat([prompt_ids, tf.fill([B, N], params.pad_token_id)], axis=1)  # (B, T)
+            logits, cache = forward.next_logits(prompt_ids, cache_mask, forward.empty_cache(B, T), 0)  # prefill
+            token, sequences, done = choose(logits, 0, sequences, tf.zeros([B], tf.bool))
+            start = SequentialState(tf.constant(1), token, done, sequences, cache)
+        else:
+            start = SequentialState(*resume)
         (end,) = tf.while_loop(cond, body, (start,), maximum_iterations=N)
+        if stop is not None:
+            return end
         return end.sequences[:, P:], end.step  # (B, N), []
 
     return program
