@@ -83,3 +83,14 @@ def test_symbolic_generate_errors_name_the_argument(model):
         tf.function(lambda i: model.generate(i, max_new_tokens=4, streamer=object()))(ids)
     with pytest.raises(ValueError, match="n_positions"):
         tf.function(lambda i: model.generate(i, max_new_tokens=64))(ids)
+
+
+def test_processors_and_bos_start_inside_a_tf_function(model):
+    ids, mask = left_pad(ROWS)
+    kw = dict(max_new_tokens=10, no_repeat_ngram_size=2, repetition_penalty=1.5)
+    want = model.generate(ids, attention_mask=mask, **kw).numpy()
+    got = tf.function(lambda i, m: model.generate(i, attention_mask=m, **kw), jit_compile=True)(
+        tf.constant(ids), tf.constant(mask)).numpy()
+    np.testing.assert_array_equal(got, want)
+    start = tf.function(lambda: model.generate(max_new_tokens=6, bos_token_id=4))().numpy()
+    np.testing.assert_array_equal(start, model.generate(max_new_tokens=6, bos_token_id=4).numpy())

@@ -115,3 +115,27 @@ def test_streaming_argument_errors(model):
         model.generate(ids, max_new_tokens=4, max_time=0)
     with pytest.raises(ValueError, match="max_time.*contrastive"):
         model.generate(ids, max_new_tokens=4, penalty_alpha=0.5, top_k=3, max_time=1.0)
+
+
+def test_streaming_with_processors_and_scores_equals_one_run(model):
+    ids, mask = left_pad(ROWS)
+    kw = dict(attention_mask=mask, max_new_tokens=9, no_repeat_ngram_size=2, min_new_tokens=3,
+              return_dict_in_generate=True, output_scores=True)
+    want = model.generate(ids, **kw)
+    rec = Recorder()
+    got = model.generate(ids, streamer=rec, stream_chunk_size=4, **kw)
+    np.testing.assert_array_equal(got.sequences.numpy(), want.sequences.numpy())
+    assert len(got.scores) == len(want.scores) == 9
+    for a, b in zip(got.scores, want.scores):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    np.testing.assert_array_equal(np.stack(rec.puts[1:], axis=1), want.sequences.numpy()[:, 5:])
+
+
+def test_max_time_criteria_in_stopping_criteria(model):
+    from tfgpt.generation.stopping import MaxTimeCriteria
+
+    ids = np.array([[5, 17, 3]])
+    full = model.generate(ids, max_new_tokens=30).numpy()
+    short = model.generate(ids, max_new_tokens=30, stopping_criteria=[MaxTimeCriteria(1e-9)]).numpy()
+    assert 3 < short.shape[1] < full.shape[1]
+    np.testing.assert_array_equal(short, full[:, :short.shape[1]])

@@ -38,6 +38,7 @@ from tfgpt.checkpoints.readers import (
     to_pt_state,
     torch_available,
 )
+from tfgpt.generation.config import GENERATION_CONFIG_NAME, GenerationConfig
 from tfgpt.models.configuration import CONFIG_NAME, OpenAIGPTConfig
 from tfgpt.validation import check_finite_weights
 
@@ -285,7 +286,8 @@ def resolve_checkpoint_dir(path_or_id, use_safetensors=None, subfolder: str = ""
             continue
         if kind == "bin" and not torch_available():
             continue  # it could not be read; do not download hundreds of MB for nothing
-        folder = inside(resolve_dir(path, allow_patterns=[prefix + p for p in (CONFIG_NAME, *patterns)],
+        folder = inside(resolve_dir(path, allow_patterns=[prefix + p for p in (CONFIG_NAME, GENERATION_CONFIG_NAME,
+                                                                                *patterns)],
                                     **hub_kwargs))
         try:
             found_kind = find_checkpoint(folder, use_safetensors)[1]
@@ -354,5 +356,7 @@ def from_pretrained(cls, path_or_id, *model_args, config=None, **kwargs):
     model = cls(config, *model_args, **model_kwargs)
     info = load_state_dict(model, state, ignore_mismatched_sizes=ignore_mismatched_sizes, source=where,
                            allow_nonfinite_weights=allow_nonfinite_weights)
+    if model.can_generate() and os.path.isfile(os.path.join(folder, GENERATION_CONFIG_NAME)):
+        model.generation_config = GenerationConfig.from_pretrained(folder)  # generate's defaults (HF)
     _report(model, info, where)
     return (model, info) if output_loading_info else model

@@ -9,7 +9,17 @@ several drafted tokens per pass with the same pieces. ``tfgpt.export`` builds it
 public pieces.
 """
 
-from tfgpt.generation.api import cached_program, compile_program, generate  # noqa: F401
+from tfgpt.generation.api import (  # noqa: F401
+    GenerationPlan,
+    cached_program,
+    compile_program,
+    default_generation_config,
+    finish_generation,
+    generate,
+    plan_generation,
+    resolve_generation_config,
+    run_program,
+)
 from tfgpt.generation.beam import BeamState, build_beam_program  # noqa: F401
 from tfgpt.generation.buckets import MIN_NEW_BUCKET, MIN_PROMPT_BUCKET, bucket, cache_lengths  # noqa: F401
 from tfgpt.generation.contrastive import ContrastiveState, build_contrastive_program  # noqa: F401
@@ -21,6 +31,7 @@ from tfgpt.generation.program import (  # noqa: F401
     DecodeOptions,
     DecodeParams,
     ScoreProcessors,
+    StopCheck,
     repetition_penalty,
     trace_count,
 )

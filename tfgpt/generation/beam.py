@@ -25,6 +25,7 @@ from tfgpt.generation.program import (
     DecodeOptions,
     ScoreProcessors,
     count_trace,
+    record,
     static_dim,
 )
 from tfgpt.generation.sampling import MultinomialSampler, sample_without_replacement
@@ -43,6 +44,10 @@ class BeamState(NamedTuple):
     going: tf.Tensor            # [] bool: some row still searches
     origin: tf.Tensor           # [B*K] int32: the flat beam each running beam extends (cache reorder)
     tokens: tf.Tensor           # [B*K] int32: the last token of each running beam
+    running_idx: tuple = ()     # ([B, K, N] int32 flat beam index of each token, -1 after the end,) ...
+    finished_idx: tuple = ()    # ... and of the finished hypotheses: HF's beam_indices, with output_scores
+    score_log: tuple = ()       # ([B*K, N, V] processed log-probs of the running beams per step,)
+    logit_log: tuple = ()       # ([B*K, N, V] raw logits per step,) with output_logits
 
 
 def gather_beams(x, index):
@@ -55,7 +60,9 @@ def build_beam_program(model, options: DecodeOptions):
 
     ``program(prompt_ids, prompt_mask, new_slots, max_new, params) -> (finished [B, K, N],
     finished_len [B, K], finished_scores [B, K])``, hypotheses best first; arguments as for
-    ``build_sequential_program``.
+    ``build_sequential_program``. With ``options.output_scores`` or ``output_logits`` the result goes
+    on with the number of steps run, then (output_scores) the finished hypotheses' beam indices
+    [B, K, N] and the processed log-probs [B*K, N, V], then (output_logits) the raw logits [B*K, N, V].
     """
     if options.mode != "beam":
         raise ValueError(f"the beam program runs beam search, not {options.mode!r}")
@@ -86,6 +93,7 @@ def build_beam_program(model, options: DecodeOptions):
         prompt_lengths = rep(tf.reduce_sum(prompt_mask, axis=1))  # (BK,)
         columns = tf.range(T)[None, :]  # (1, T)
         top_mask = tf.range(K2) < K  # (K2,)
+        flat_rows = tf.range(BK)  # (BK,)
 
         def step(i, logits, s: BeamState) -> BeamState:
             """Extend the running beams by one token from their logits [BK, V]."""
@@ -95,6 +103,8 @@ def build_beam_program(model, options: DecodeOptions):
             log_probs = processors(buffer, log_probs, P + i, valid, prompt_lengths)
             if sampling:
                 log_probs = warper.warp(log_probs)
+            score_log = (record(s.score_log[0], flat_rows, i, log_probs),) if options.output_scores else ()
+            logit_log = (record(s.logit_log[0], flat_rows, i, logits),) if options.output_logits else ()
             log_probs = log_probs + tf.reshape(s.running_scores, [BK, 1])
             flat = tf.reshape(log_probs, [B, K * V])
             if sampling:  # K2 draws in draw order (HF keeps that order), their scores gathered
@@ -107,6 +117,9 @@ def build_beam_program(model, options: DecodeOptions):
             cand = gather_beams(s.running, beam)  # (B, K2, N)
             col = tf.one_hot(i, N, on_value=True, off_value=False)[None, None, :]  # (1, 1, N)
             cand = tf.where(col, token[:, :, None], cand)
+            if options.output_scores:
+                cand_idx = gather_beams(s.running_idx[0], beam)  # (B, K2, N)
+                cand_idx = tf.where(col, (beam + tf.range(B)[:, None] * K)[:, :, None], cand_idx)
             stop = tf.fill([B, K2], i + 1 >= max_new)
             if has_eos:
                 stop |= tf.reduce_any(tf.equal(token[:, :, None], params.eos_token_ids[None, None, :]), -1)
@@ -131,6 +144,10 @@ def build_beam_program(model, options: DecodeOptions):
             finished = gather_beams(tf.concat([s.finished, cand], 1), pick_f)  # (B, K, N)
             finished_len = gather_beams(tf.concat([s.finished_len, tf.fill([B, K2], i + 1)], 1), pick_f)
             is_finished = gather_beams(tf.concat([s.is_finished, just], 1), pick_f)
+            running_idx, finished_idx = (), ()
+            if options.output_scores:
+                running_idx = (gather_beams(cand_idx, pick),)
+                finished_idx = (gather_beams(tf.concat([s.finished_idx[0], cand_idx], 1), pick_f),)
 
             # early-stop heuristic: can a running beam still beat the worst finished one?
             hyp_len = tf.where(lp > 0.0, max_new_f, gen_len) if early == "never" else gen_len
@@ -142,7 +159,8 @@ def build_beam_program(model, options: DecodeOptions):
                 going &= ~tf.reduce_all(is_finished)
             flat_origin = tf.reshape(origin + tf.range(B)[:, None] * K, [BK])
             return BeamState(running, run_scores, finished, finished_scores, finished_len, is_finished,
-                             unsatisfied, going, flat_origin, tf.reshape(tokens, [BK]))
+                             unsatisfied, going, flat_origin, tf.reshape(tokens, [BK]), running_idx,
+                             finished_idx, score_log, logit_log)
 
         start = BeamState(
             running=tf.fill([B, K, N], params.pad_token_id),
@@ -155,6 +173,10 @@ def build_beam_program(model, options: DecodeOptions):
             going=tf.constant(True),
             origin=tf.range(BK),
             tokens=tf.zeros([BK], tf.int32),
+            running_idx=(tf.fill([B, K, N], -1),) if options.output_scores else (),
+            finished_idx=(tf.fill([B, K, N], -1),) if options.output_scores else (),
+            score_log=(tf.zeros([BK, N, V]),) if options.output_scores else (),
+            logit_log=(tf.zeros([BK, N, V]),) if options.output_logits else (),
         )
         state = step(0, logits, start)
 
@@ -166,7 +188,10 @@ def build_beam_program(model, options: DecodeOptions):
             logits, cache = forward.next_logits(s.tokens[:, None], cache_mask, cache, P + i - 1)  # (BK, V)
             return i + 1, step(i, logits, s), cache
 
-        _, end, _ = tf.while_loop(cond, body, (tf.constant(1), state, cache), maximum_iterations=N)
-        return end.finished, end.finished_len, end.finished_scores
+        steps, end, _ = tf.while_loop(cond, body, (tf.constant(1), state, cache), maximum_iterations=N)
+        out = (end.finished, end.finished_len, end.finished_scores)
+        if options.output_scores or options.output_logits:
+            out += (steps,) + end.finished_idx + end.score_log + end.logit_log
+        return out
 
     return program

@@ -99,11 +99,15 @@ class GenerationConfig:
         for name in ("max_length", "min_length", "num_beams", "num_return_sequences", "num_beam_groups",
                      "no_repeat_ngram_size", "encoder_no_repeat_ngram_size"):
             value = getattr(self, name)
-            if value is not None and (not _is_int(value) or value < 0):
+            if value is not None and not _is_int(value):
+                raise TypeError(f"{name} must be an int, got {value!r}")
+            if value is not None and value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
         for name in ("max_new_tokens", "min_new_tokens", "prompt_lookup_num_tokens", "max_matching_ngram_size"):
             value = getattr(self, name)
-            if value is not None and (not _is_int(value) or value < 0):
+            if value is not None and not _is_int(value):
+                raise TypeError(f"{name} must be an int or None, got {value!r}")
+            if value is not None and value < 0:
                 raise ValueError(f"{name} must be a non-negative integer or None, got {value!r}")
         if self.max_new_tokens is not None and self.max_new_tokens <= 0:
             raise ValueError(f"max_new_tokens must be greater than 0, got {self.max_new_tokens}")
@@ -206,18 +210,22 @@ class GenerationConfig:
             raise ValueError(f"a generation config must be a JSON object, got {type(config_dict).__name__}")
         return cls(**{**config_dict, **kwargs})
 
-    def update(self, **kwargs) -> Dict[str, Any]:
+    def update(self, *, validate: bool = True, **kwargs) -> Dict[str, Any]:
         """Set the known fields among ``kwargs``; return the others, untouched (HF).
 
-        The config is validated afterwards; a bad value raises and leaves the config as it was.
+        The config is validated afterwards (unless ``validate=False``: ``generate`` checks its arguments
+        first, with messages naming them, then validates); a bad value raises and leaves the config
+        as it was.
         """
         known = {k: v for k, v in kwargs.items() if hasattr(self, k) and not k.startswith("_")}
         before = copy.deepcopy(self.__dict__)
         for key, value in known.items():
             setattr(self, key, value)
+        if not validate:
+            return {k: v for k, v in kwargs.items() if k not in known}
         try:
             self.validate()
-        except ValueError:
+        except (ValueError, TypeError):
             self.__dict__.clear()
             self.__dict__.update(before)
             raise

@@ -23,7 +23,9 @@ from tfgpt.generation.program import (
     CachedForward,
     DecodeOptions,
     ScoreProcessors,
+    StopCheck,
     count_trace,
+    record,
     static_dim,
 )
 
@@ -37,6 +39,8 @@ class ContrastiveState(NamedTuple):
     sequences: tf.Tensor  # [B, T] int32: the prompt in columns < P, new token i in column P + i
     context: tf.Tensor    # [B, T, E] float32: unit-norm last hidden states of the tokens so far
     cache: tuple          # L x [B*k, 2, H, T, D]: k identical copies of each row's cache
+    score_log: tuple = ()  # ([B, N, V] float32 processed scores of every step,) with output_scores
+    logit_log: tuple = ()  # ([B, N, V] float32 raw logits of every step,) with output_logits
 
 
 def unit_norm(x):
@@ -63,13 +67,16 @@ def build_contrastive_program(model, options: DecodeOptions):
 
     Same call and result as ``build_sequential_program``: ``program(prompt_ids, prompt_mask,
     new_slots, max_new, params) -> (tokens [B, N], steps)``; ``options.top_k`` is k and
-    ``params.penalty_alpha`` the penalty's weight.
+    ``params.penalty_alpha`` the penalty's weight; stopping criteria and the score / logit buffers as
+    in the sequential program.
     """
     if options.mode != "contrastive":
         raise ValueError(f"the contrastive program runs contrastive search, not {options.mode!r}")
     forward = CachedForward(model)
     k = options.top_k
     has_eos = options.n_eos > 0
+    stop = StopCheck(options)
+    pads = has_eos or bool(stop)
 
     def program(prompt_ids, prompt_mask, new_slots, max_new, params):
         count_trace()
@@ -108,13 +115,17 @@ def build_contrastive_program(model, options: DecodeOptions):
             penalty = degeneration_penalty(s.context, cand_unit, valid)  # (B, k)
             best = tf.argmax(contrastive_scores(top_probs, penalty, alpha), axis=-1, output_type=tf.int32)  # (B,)
             token = tf.gather(top_ids, best, batch_dims=1)  # (B,)
-            if has_eos:  # finished rows emit pad; a row finishes on emitting any eos token
+            done = s.done
+            if pads:  # finished rows emit pad
                 token = tf.where(s.done, params.pad_token_id, token)
+            if has_eos:  # a row finishes on emitting any eos token
                 done = s.done | tf.reduce_any(tf.equal(token[:, None], params.eos_token_ids[None, :]), axis=-1)
-            else:
-                done = s.done
             at = tf.stack([rows, tf.fill([B], cur_len)], axis=1)  # (B, 2)
             sequences = tf.tensor_scatter_nd_update(s.sequences, at, token)
+            if stop:
+                done = done | stop(sequences, scores, cur_len + 1, (cache_mask > 0) & (columns < cur_len + 1))
+            score_log = (record(s.score_log[0], rows, s.step, scores),) if options.output_scores else ()
+            logit_log = (record(s.logit_log[0], rows, s.step, s.logits),) if options.output_logits else ()
             chosen = tf.gather(cand_unit, best, batch_dims=1)  # (B, E)
             context = tf.tensor_scatter_nd_update(s.context, at, chosen)
             logits = tf.gather(cand_logits, best, batch_dims=1)  # (B, V)
@@ -122,11 +133,14 @@ def build_contrastive_program(model, options: DecodeOptions):
             # the chosen candidate's keys / values at column cur_len go to all k copies of its row
             pick = tf.repeat(rows * k + best, k)  # (BK,)
             cache = tuple(copy_column(c, pick, cur_len) for c in cache)
-            return (ContrastiveState(s.step + 1, logits, done, sequences, context, cache),)
+            return (ContrastiveState(s.step + 1, logits, done, sequences, context, cache, score_log, logit_log),)
 
-        start = ContrastiveState(tf.constant(0), logits, tf.zeros([B], tf.bool), sequences, context, cache)
+        V = forward.vocab_size
+        start = ContrastiveState(tf.constant(0), logits, tf.zeros([B], tf.bool), sequences, context, cache,
+                                 (tf.zeros([B, N, V]),) if options.output_scores else (),
+                                 (tf.zeros([B, N, V]),) if options.output_logits else ())
         (end,) = tf.while_loop(cond, body, (start,), maximum_iterations=N)
-        return end.sequences[:, P:], end.step  # (B, N), []
+        return (end.sequences[:, P:], end.step) + end.score_log + end.logit_log  # (B, N), [], ([B, N, V],)*
 
     return program
 

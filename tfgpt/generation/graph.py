@@ -5,12 +5,14 @@ max_new_tokens=...)``, and any ``model.generate`` call while a function is trace
 prompts are symbolic, so the eager request path (numpy, one compiled program per bucket) cannot run.
 Shapes must be static: [B, S] prompts (HF's advice: pad them to a few fixed lengths) and a Python
 ``max_new_tokens``, so each shape traces once. The other options are validated as in the eager path
-(``prepare_request`` on a stand-in prompt of the same shape) and select the same program, which is
+(``plan_generation`` on a stand-in prompt of the same shape) and select the same program, which is
 called on the prompts padded to the eager path's buckets: the tokens equal eager ``generate``'s.
 
 The result is int32 [B', S + max_new_tokens] (prompt left-aligned, as eager): a symbolic call
 cannot trim to the longest row, so rows that finished early hold ``pad_token_id`` after their eos.
 ``seed`` may be a scalar tensor (one trace for every seed); the other options are Python values.
+Processors, stop strings and stopping criteria run in the program as in eager ``generate``;
+``streamer``, ``max_time``, speculative decoding and ``return_dict_in_generate`` need the eager call.
 """
 
 from __future__ import annotations
@@ -18,13 +20,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from tfgpt.generation.request import prepare_request
-
-_PYTHON_ONLY = ("max_length", "do_sample", "temperature", "top_k", "top_p", "num_beams", "repetition_penalty",
-                "eos_token_id", "pad_token_id", "length_penalty", "early_stopping", "num_return_sequences",
-                "penalty_alpha", "stream_chunk_size")
-_EAGER_ONLY = ("prompt_lookup_num_tokens", "max_matching_ngram_size", "assistant_model", "num_assistant_tokens",
-               "num_assistant_tokens_schedule", "streamer", "max_time")
+from tfgpt.generation.program import SEED_MODULUS
 
 
 def _static_shape(x, name):
@@ -42,24 +38,42 @@ def left_align_graph(ids, mask):
 
 
 @tf.autograph.experimental.do_not_convert
-def symbolic_generate(model, input_ids, attention_mask=None, max_new_tokens=None, seed=None, **options):
-    """``generate`` for symbolic ``input_ids`` (see the module docstring); same arguments."""
-    from tfgpt.generation.api import cached_program
+def symbolic_generate(model, input_ids=None, attention_mask=None, generation_config=None, logits_processor=None,
+                      stopping_criteria=None, streamer=None, **kwargs):
+    """``generate`` for symbolic ``input_ids`` (see the module docstring); the same arguments."""
+    from tfgpt.generation.api import cached_program, plan_generation
 
-    for name in _EAGER_ONLY:
-        if options.get(name) is not None:
-            raise ValueError(f"{name} is not supported when generate runs inside a tf.function "
+    if streamer is not None:
+        raise ValueError("streamer is not supported when generate runs inside a tf.function (the host cannot "
+                         "receive tokens while the graph runs): call generate eagerly to stream")
+    for name, value in kwargs.items():
+        if tf.is_tensor(value) and name != "seed":
+            raise TypeError(f"{name} must be a Python value inside tf.function (it fixes the program's shapes "
+                            f"or options), got a tensor")
+    seed = kwargs.pop("seed", None)
+    if input_ids is None:
+        input_ids = kwargs.pop("inputs", None)
+    if input_ids is None:  # HF's bos start: the plan makes the prompt
+        plan = plan_generation(model, None, None, generation_config, logits_processor, stopping_criteria,
+                               seed=None if tf.is_tensor(seed) else seed, **kwargs)
+        ids = tf.constant(plan.request.ids, tf.int32)
+        shape = list(ids.shape)
+    else:
+        ids = tf.convert_to_tensor(input_ids)
+        if not ids.dtype.is_integer:
+            raise TypeError(f"input_ids must hold integer ids, got dtype {ids.dtype.name}")
+        shape = _static_shape(ids, "input_ids")
+        if len(shape) not in (1, 2, 3) or 0 in shape:
+            raise ValueError(f"input_ids must be [batch, length] (or [batch, choices, length]), got shape {shape}")
+        # The eager validation on a stand-in prompt of this shape: the same errors, options and buckets.
+        plan = plan_generation(model, np.ones(shape, np.int64), None, generation_config, logits_processor,
+                               stopping_criteria, seed=None if tf.is_tensor(seed) else seed, **kwargs)
+    r = plan.request
+    for what, bad in (("max_time", plan.host_criteria), ("speculative decoding", plan.speculative is not None),
+                      ("return_dict_in_generate", plan.return_dict)):
+        if bad:
+            raise ValueError(f"{what} is not supported when generate runs inside a tf.function "
                              f"(call generate eagerly for it)")
-    for name, value in (("max_new_tokens", max_new_tokens), *((n, options.get(n)) for n in _PYTHON_ONLY)):
-        if tf.is_tensor(value):
-            raise TypeError(f"{name} must be a Python value inside tf.function (it fixes the program's "
-                            f"shapes or options), got a tensor")
-    ids = tf.convert_to_tensor(input_ids)
-    if not ids.dtype.is_integer:
-        raise TypeError(f"input_ids must hold integer ids, got dtype {ids.dtype.name}")
-    shape = _static_shape(ids, "input_ids")
-    if len(shape) not in (1, 2, 3) or 0 in shape:
-        raise ValueError(f"input_ids must be [batch, length] (or [batch, choices, length]), got shape {shape}")
     lead = shape[:2] if len(shape) == 3 else None
     B, S = int(np.prod(shape[:-1])), shape[-1]
     ids = tf.reshape(tf.cast(ids, tf.int32), [B, S])
@@ -70,15 +84,8 @@ def symbolic_generate(model, input_ids, attention_mask=None, max_new_tokens=None
         if _static_shape(mask, "attention_mask") != shape:
             raise ValueError(f"attention_mask shape {mask.shape} differs from input_ids shape {shape}")
         mask = tf.reshape(tf.cast(mask, tf.int32), [B, S])
-
-    # The eager validation on a stand-in prompt of this shape: the same errors, options and buckets.
-    r = prepare_request(model, np.ones([B, S], np.int64), None, max_new_tokens,
-                        seed=None if tf.is_tensor(seed) else seed,
-                        **{k: v for k, v in options.items() if k in _PYTHON_ONLY and k != "stream_chunk_size"})
     params = r.params.as_tensors()
     if tf.is_tensor(seed):
-        from tfgpt.generation.program import SEED_MODULUS
-
         params = params._replace(seed=tf.math.floormod(tf.cast(tf.reshape(seed, []), tf.int32), SEED_MODULUS))
     ids, mask = left_align_graph(ids, mask)
     if r.options.mode == "sample" and r.num_return_sequences > 1:  # each prompt repeated, as eager
@@ -93,7 +100,7 @@ def symbolic_generate(model, input_ids, attention_mask=None, max_new_tokens=None
         tokens = tf.reshape(result[0][:, :n, :new], [B * n, new])  # best first; pad after each length
         ids = tf.repeat(ids, n, axis=0)
     else:
-        tokens = result[0][:, :new]  # (B', new): pad after eos
+        tokens = result[0][:, :new]  # (B', new): pad after the end of each row
     full = tf.concat([ids, tokens], axis=1)
     if lead is not None:
         full = tf.reshape(full, [lead[0], -1, S + new])

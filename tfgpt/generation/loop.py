@@ -15,7 +15,9 @@ from tfgpt.generation.program import (
     CachedForward,
     DecodeOptions,
     ScoreProcessors,
+    StopCheck,
     count_trace,
+    record,
     static_dim,
 )
 from tfgpt.generation.sampling import make_sampler
@@ -29,6 +31,8 @@ class SequentialState(NamedTuple):
     done: tf.Tensor       # [B] bool: rows that emitted an eos token (they emit pad from then on)
     sequences: tf.Tensor  # [B, T] int32: the prompt in columns < P, new token i in column P + i
     cache: tuple          # L x [B, 2, H, T, D]: the KV cache
+    score_log: tuple = ()  # ([B, N, V] float32 processed scores of every step,) with output_scores
+    logit_log: tuple = ()  # ([B, N, V] float32 raw logits of every step,) with output_logits
 
 
 def build_sequential_program(model, options: DecodeOptions):
@@ -38,10 +42,12 @@ def build_sequential_program(model, options: DecodeOptions):
     ``prompt_ids`` / ``prompt_mask`` [B, P] int32 left-padded prompts, ``new_slots`` any [N] tensor
     (only its length is read: the bucketed new-token count, so it is a shape of the compiled
     program), ``max_new`` [] int32 <= N, ``params`` a ``DecodeParams`` of tensors. ``tokens[:, :steps]``
-    are the new tokens; rows that finished early hold ``pad_token_id`` after their eos token.
+    are the new tokens; rows that finished early hold ``pad_token_id`` after their eos token (or the
+    token a stopping criterion stopped them on). With ``options.output_scores`` / ``output_logits``
+    the result also holds the [B, N, V] buffers of processed scores / raw logits, in that order.
 
-    Chunks (``tfgpt.generation.streaming``): with ``stop`` ([] int32) the program runs only while
-    ``step < min(stop, max_new)`` and returns its ``SequentialState``; ``resume`` (such a state)
+    Chunks (``tfgpt.generation.streaming``): with ``stop_at`` ([] int32) the program runs only while
+    ``step < min(stop_at, max_new)`` and returns its ``SequentialState``; ``resume`` (such a state)
     continues from it instead of prefilling. The steps are the same ops, so chunked decoding emits
     the tokens of one uninterrupted run (sampling draws are seeded by the step index).
     """
@@ -49,8 +55,10 @@ def build_sequential_program(model, options: DecodeOptions):
         raise ValueError(f"the sequential program runs greedy or sample, not {options.mode!r}")
     forward = CachedForward(model)
     has_eos = options.n_eos > 0
+    stop = StopCheck(options)
+    pads = has_eos or bool(stop)  # whether rows can finish before max_new
 
-    def program(prompt_ids, prompt_mask, new_slots, max_new, params, resume=None, stop=None):
+    def program(prompt_ids, prompt_mask, new_slots, max_new, params, resume=None, stop_at=None):
         count_trace()
         B, P, N = static_dim(prompt_ids, 0), static_dim(prompt_ids, 1), static_dim(new_slots, 0)
         T = P + N
@@ -61,19 +69,28 @@ def build_sequential_program(model, options: DecodeOptions):
         columns = tf.range(T)[None, :]  # (1, T)
         rows = tf.range(B)  # (B,)
 
-        def choose(logits, step, sequences, done):
+        def choose(logits, step, sequences, done, logs):
             """Pick new token ``step`` of every row from its logits [B, V]; write it to the buffer."""
             cur_len = P + step
             valid = (cache_mask > 0) & (columns < cur_len)  # (B, T)
             scores = processors(sequences, logits, cur_len, valid, prompt_lengths)  # (B, V)
             token = sampler(scores, step)  # (B,)
-            if has_eos:  # finished rows emit pad; a row finishes on emitting any eos token
+            if pads:  # finished rows emit pad
                 token = tf.where(done, params.pad_token_id, token)
+            if has_eos:  # a row finishes on emitting any eos token
                 done = done | tf.reduce_any(tf.equal(token[:, None], params.eos_token_ids[None, :]), axis=-1)
             at = tf.stack([rows, tf.fill([B], cur_len)], axis=1)  # (B, 2)
-            return token, tf.tensor_scatter_nd_update(sequences, at, token), done
+            sequences = tf.tensor_scatter_nd_update(sequences, at, token)
+            if stop:  # or when a stopping criterion says so, judged on the buffer with the new token
+                done = done | stop(sequences, scores, cur_len + 1, (cache_mask > 0) & (columns < cur_len + 1))
+            score_log, logit_log = logs
+            if options.output_scores:
+                score_log = (record(score_log[0], rows, step, scores),)
+            if options.output_logits:
+                logit_log = (record(logit_log[0], rows, step, logits),)
+            return token, sequences, done, (score_log, logit_log)
 
-        limit = max_new if stop is None else tf.minimum(stop, max_new)
+        limit = max_new if stop_at is None else tf.minimum(stop_at, max_new)
 
         def cond(state):
             return (state.step < limit) & ~tf.reduce_all(state.done)
@@ -81,19 +98,23 @@ def build_sequential_program(model, options: DecodeOptions):
         def body(state):
             logits, cache = forward.next_logits(state.token[:, None], cache_mask, state.cache,
                                                 P + state.step - 1)  # (B, V)
-            token, sequences, done = choose(logits, state.step, state.sequences, state.done)
-            return (SequentialState(state.step + 1, token, done, sequences, cache),)
+            token, sequences, done, logs = choose(logits, state.step, state.sequences, state.done,
+                                                  (state.score_log, state.logit_log))
+            return (SequentialState(state.step + 1, token, done, sequences, cache, *logs),)
 
         if resume is None:
+            V = forward.vocab_size
+            logs = (((tf.zeros([B, N, V]),) if options.output_scores else ()),
+                    ((tf.zeros([B, N, V]),) if options.output_logits else ()))
             sequences = tf.concat([prompt_ids, tf.fill([B, N], params.pad_token_id)], axis=1)  # (B, T)
             logits, cache = forward.next_logits(prompt_ids, cache_mask, forward.empty_cache(B, T), 0)  # prefill
-            token, sequences, done = choose(logits, 0, sequences, tf.zeros([B], tf.bool))
-            start = SequentialState(tf.constant(1), token, done, sequences, cache)
+            token, sequences, done, logs = choose(logits, 0, sequences, tf.zeros([B], tf.bool), logs)
+            start = SequentialState(tf.constant(1), token, done, sequences, cache, *logs)
         else:
             start = SequentialState(*resume)
         (end,) = tf.while_loop(cond, body, (start,), maximum_iterations=N)
-        if stop is not None:
+        if stop_at is not None:
             return end
-        return end.sequences[:, P:], end.step  # (B, N), []
+        return (end.sequences[:, P:], end.step) + end.score_log + end.logit_log  # (B, N), [], ([B, N, V],)*
 
     return program

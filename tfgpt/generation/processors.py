@@ -188,8 +188,43 @@ def _unit_float(value, name: str, low_open=True, high_open=True) -> float:
 
 # --- processors -----------------------------------------------------------------------------------------
 
-class LogitsProcessor:
-    """Base of tfgpt's processors: ``__call__(state: DecodeState, scores [B, V]) -> scores [B, V]``."""
+def freeze(value):
+    """A hashable stand-in for ``value``: containers by content, other unhashable objects by identity.
+
+    Processors and stopping criteria compare by the values they were built from, so that a decode
+    program compiled for one list is reused for an equal list (the program cache key).
+    """
+    if isinstance(value, dict):
+        return ("dict",) + tuple(sorted((repr(k), freeze(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(freeze(v) for v in value)
+    try:
+        hash(value)
+    except TypeError:
+        return ("id", id(value))
+    return value
+
+
+class ValueKeyed:
+    """Equality and hash from the type and the public attributes (see ``freeze``)."""
+
+    def cache_key(self) -> tuple:
+        return (type(self),) + tuple((k, freeze(v)) for k, v in sorted(vars(self).items())
+                                     if not k.startswith("_"))
+
+    def __eq__(self, other):
+        return type(other) is type(self) and other.cache_key() == self.cache_key()
+
+    def __hash__(self):
+        return hash(self.cache_key())
+
+
+class LogitsProcessor(ValueKeyed):
+    """Base of tfgpt's processors: ``__call__(state: DecodeState, scores [B, V]) -> scores [B, V]``.
+
+    Processors compare equal when built from equal arguments (user callables by identity), so a list
+    of them keys the compiled decode program.
+    """
 
     def __call__(self, state: DecodeState, scores: tf.Tensor) -> tf.Tensor:
         raise NotImplementedError(f"{type(self).__name__} must implement __call__(state, scores)")
@@ -206,6 +241,9 @@ class CallableProcessor(LogitsProcessor):
         if not callable(fn):
             raise TypeError(f"a logits processor must be callable, got {type(fn).__name__}")
         self.fn = fn
+
+    def cache_key(self) -> tuple:
+        return (type(self), ("id", id(self.fn)))
 
     def __call__(self, state, scores):
         out = self.fn(state.input_ids, scores, state.cur_len)

@@ -12,9 +12,12 @@ T = P + N the cache length, V vocabulary, L layers, H heads, D head dim.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple, Sequence, Union
+from typing import NamedTuple, Optional, Sequence, Union
 
 import tensorflow as tf
+
+from tfgpt.generation.processors import DecodeState, LogitsProcessorList
+from tfgpt.generation.stopping import StoppingCriteriaList
 
 NEG_INF = -1.0e9  # HF's "impossible" beam score: finite, so sums and comparisons stay well defined
 SEED_MODULUS = 2**31 - 1  # sampling seeds are reduced modulo this (they are int32 in the programs)
@@ -43,6 +46,14 @@ class DecodeOptions:
     ``use_repetition_penalty`` turns the penalty processor on; ``n_eos`` is the number of eos ids
     (0: rows never stop early); ``num_beams`` and ``early_stopping`` (True, False, "never") drive
     beam search, which samples its candidates when ``do_sample`` (HF's beam sampling).
+
+    ``processors`` (a tuple of ``tfgpt.generation.processors`` processors or TF callables, HF's order)
+    replaces the built-in penalty and warpers: the program applies the whole list to each step's
+    scores and the sampler only draws (``top_k`` / ``use_top_p`` / ``use_repetition_penalty`` are
+    then off, except ``top_k`` as contrastive search's candidate count). ``stopping`` holds in-graph
+    stopping criteria checked after each token besides eos and the length (not in beam search).
+    ``output_scores`` / ``output_logits`` make the program also return [B, N, V] float32 buffers of
+    the processed scores / raw logits of every step.
     """
 
     mode: str = "greedy"
@@ -53,6 +64,10 @@ class DecodeOptions:
     num_beams: int = 1
     early_stopping: Union[bool, str] = False
     do_sample: bool = False
+    processors: Optional[tuple] = None
+    stopping: Optional[tuple] = None
+    output_scores: bool = False
+    output_logits: bool = False
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -63,6 +78,17 @@ class DecodeOptions:
             raise ValueError(f"do_sample selects beam sampling in mode 'beam'; mode {self.mode!r} has its own")
         if self.mode == "contrastive" and self.top_k < 2:
             raise ValueError(f"contrastive search needs top_k > 1 candidates, got {self.top_k}")
+        if self.processors is not None:
+            if not isinstance(self.processors, tuple):
+                raise TypeError(f"processors must be a tuple, got {type(self.processors).__name__}")
+            if self.use_top_p or self.use_repetition_penalty or (self.top_k and self.mode != "contrastive"):
+                raise ValueError("with a processors list, top_k / top_p / repetition_penalty are in the list")
+        if self.stopping is not None:
+            if not isinstance(self.stopping, tuple):
+                raise TypeError(f"stopping must be a tuple, got {type(self.stopping).__name__}")
+            if self.mode == "beam":
+                raise ValueError("stop_strings and stopping_criteria run with greedy, sampling and contrastive "
+                                 "search, not with beam search (num_beams > 1)")
 
 
 class DecodeParams(NamedTuple):
@@ -172,13 +198,41 @@ class ScoreProcessors:
     ``scores`` [B, V] float32, ``cur_len`` the number of buffer columns filled (the next token goes
     to column ``cur_len``), ``valid`` [B, T] bool the real tokens among them (prompt padding and
     unfilled columns are False), ``prompt_lengths`` [B] the real prompt tokens per row. With no
-    processor on it returns ``scores`` unchanged.
+    processor on it returns ``scores`` unchanged; with ``options.processors`` it applies that list to a
+    ``processors.DecodeState`` of the same values.
     """
 
     def __init__(self, options: DecodeOptions, params: DecodeParams):
         self.penalty = params.repetition_penalty if options.use_repetition_penalty else None
+        self.chain = None if options.processors is None else LogitsProcessorList(options.processors)
 
     def __call__(self, input_ids, scores, cur_len, valid, prompt_lengths):
+        if self.chain is not None:
+            state = DecodeState(input_ids, valid, tf.convert_to_tensor(cur_len, tf.int32), prompt_lengths)
+            return self.chain(state, scores)
         if self.penalty is not None:
             scores = repetition_penalty(input_ids, scores, valid, self.penalty)
         return scores
+
+
+class StopCheck:
+    """The in-graph stopping criteria of one program (``options.stopping``), or none.
+
+    ``stop(input_ids, scores, cur_len, valid) -> [B] bool`` after the token at column ``cur_len - 1``
+    was written; ``valid`` [B, T] marks the real written tokens.
+    """
+
+    def __init__(self, options: DecodeOptions):
+        self.criteria = None if not options.stopping else StoppingCriteriaList(options.stopping)
+
+    def __bool__(self):
+        return self.criteria is not None
+
+    def __call__(self, input_ids, scores, cur_len, valid):
+        return self.criteria(input_ids, scores, tf.convert_to_tensor(cur_len, tf.int32), valid=valid)
+
+
+def record(buffer, rows, step, values):
+    """``buffer`` [B, N, V] with ``values`` [B, V] written at step ``step`` (the output score logs)."""
+    at = tf.stack([rows, tf.fill(tf.shape(rows), tf.convert_to_tensor(step, tf.int32))], axis=1)  # (B, 2)
+    return tf.tensor_scatter_nd_update(buffer, at, values)

@@ -25,6 +25,8 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import tensorflow as tf
 
+from tfgpt.generation.processors import ValueKeyed
+
 
 def _id_list(value, name: str) -> List[int]:
     if isinstance(value, bool):
@@ -39,10 +41,11 @@ def _batch(input_ids) -> tf.Tensor:
     return tf.shape(input_ids)[0]
 
 
-class StoppingCriteria:
+class StoppingCriteria(ValueKeyed):
     """Base of tfgpt's criteria: ``__call__(input_ids, scores, cur_len, valid=None) -> [B] bool``.
 
     ``host_side`` criteria cannot run in a compiled program; they are checked with :meth:`expired`.
+    Criteria built from equal arguments compare equal (they key the compiled decode program).
     """
 
     host_side = False
@@ -121,10 +124,14 @@ class StopStringCriteria(StoppingCriteria):
         self.stop_strings = stop_strings
         tokens, indices = token_strings(tokenizer)
         table, self._max_positions, self._max_ends = _cached_table(tokens, indices, stop_strings)
+        self._np_table = table  # the cached table: one object per vocabulary and stop strings
         self._table = tf.constant(table, tf.int32)  # (V + 1, S * (P + E) + 1); the last row: unknown id
         self._unknown = table.shape[0] - 1
         self._window = max(len(s) for s in stop_strings)  # tokens to look back: each holds >= 1 char
         self._target = tf.constant([len(s) for s in stop_strings], tf.int32)
+
+    def cache_key(self) -> tuple:
+        return (type(self), self.stop_strings, ("id", id(self._np_table)))
 
     def __call__(self, input_ids, scores, cur_len, valid=None):
         s, p, e, m = len(self.stop_strings), self._max_positions, self._max_ends, self._window

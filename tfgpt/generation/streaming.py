@@ -12,10 +12,6 @@ streamer (HF's protocol: ``put(prompt)`` once, ``put(tokens [B])`` per step, ``e
 
 from __future__ import annotations
 
-import time
-from typing import Optional
-
-import numpy as np
 import tensorflow as tf
 
 from tfgpt import validation
@@ -23,48 +19,43 @@ from tfgpt import validation
 DEFAULT_CHUNK_SIZE = 8  # steps per compiled chunk: the cost of a chunk boundary is then < 1-2 %
 
 
-def check_streaming_args(mode: str, streamer=None, max_time=None, stream_chunk_size=None):
-    """Validate the streaming arguments for a decode ``mode``; returns (max_time or None, chunk size)."""
+def check_streaming_args(mode: str, streamer=None, host_criteria=(), stream_chunk_size=None) -> int:
+    """Validate the streaming arguments for a decode ``mode``; returns the chunk size.
+
+    ``host_criteria`` are the call's host-side stopping criteria (``max_time``: ``MaxTimeCriteria``).
+    """
     if streamer is not None and not (callable(getattr(streamer, "put", None))
                                      and callable(getattr(streamer, "end", None))):
         raise TypeError(f"streamer must have put(value) and end() methods, got {type(streamer).__name__}")
-    if max_time is not None:
-        if isinstance(max_time, bool) or not isinstance(max_time, (int, float, np.integer, np.floating)):
-            raise TypeError(f"max_time must be a number of seconds, got {max_time!r}")
-        max_time = float(max_time)
-        if not max_time > 0:
-            raise ValueError(f"max_time must be a positive number of seconds, got {max_time}")
     if stream_chunk_size is None:
         chunk = DEFAULT_CHUNK_SIZE
     else:
         chunk = validation.as_int(stream_chunk_size, "stream_chunk_size")
         if chunk < 1:
             raise ValueError(f"stream_chunk_size must be >= 1, got {chunk}")
-    if (streamer is not None or max_time is not None) and mode not in ("greedy", "sample"):
+    if (streamer is not None or host_criteria) and mode not in ("greedy", "sample"):
         what = "streamer" if streamer is not None else "max_time"
         if mode == "beam":
-            raise ValueError(f"`{what}` cannot be used with beam search; set num_beams=1 "
+            raise ValueError(f"`{what}` cannot be used with beam search; set num_beams to 1 "
                              f"(greedy search or sampling decode in chunks)")
         raise ValueError(f"`{what}` works with greedy search and sampling (chunked decoding), not with "
                          f"{mode} decoding")
-    return max_time, chunk
+    return chunk
 
 
-def run_chunked(program, args, streamer=None, max_time: Optional[float] = None,
-                chunk_size: int = DEFAULT_CHUNK_SIZE, started: Optional[float] = None):
+def run_chunked(program, args, streamer=None, host_criteria=(), chunk_size: int = DEFAULT_CHUNK_SIZE):
     """Run the sequential ``program`` (a compiled ``build_sequential_program``) in chunks.
 
     ``args`` are the program's ``(prompt_ids, prompt_mask, new_slots, max_new, params)`` tensors.
-    Returns what the single run returns, ``(tokens [B, N], steps)``: new tokens ``tokens[:, :steps]``,
-    fewer than ``max_new`` when every row finished or ``max_time`` ran out. The streamer (when given)
-    receives each new step's tokens [B] as int32 arrays; ``end()`` is left to the caller.
-    ``started`` is when the call began (``time.time()``; default now), the origin of ``max_time``.
+    Returns what the single run returns, ``(tokens [B, N], steps, *score / logit buffers)``: new
+    tokens ``tokens[:, :steps]``, fewer than ``max_new`` when every row finished or a host-side
+    criterion (``MaxTimeCriteria.expired()``) ended the batch. The streamer (when given) receives each
+    new step's tokens [B] as int32 arrays; ``put(prompt)`` and ``end()`` are left to the caller.
     """
-    started = time.time() if started is None else started
     prompt_ids, _, _, max_new, _ = args
     P = prompt_ids.shape[1]
     limit = int(max_new)
-    state = program(*args, stop=tf.constant(1, tf.int32))  # prefill + the first token
+    state = program(*args, stop_at=tf.constant(1, tf.int32))  # prefill + the first token
     sent = 0
     while True:
         step = int(state.step)
@@ -73,9 +64,7 @@ def run_chunked(program, args, streamer=None, max_time: Optional[float] = None,
             for i in range(new.shape[1]):
                 streamer.put(new[:, i])
             sent = step
-        if step >= limit or state.done.numpy().all():
+        if step >= limit or state.done.numpy().all() or any(c.expired() for c in host_criteria):
             break
-        if max_time is not None and time.time() - started > max_time:
-            break
-        state = program(*args, resume=state, stop=tf.constant(min(step + chunk_size, limit), tf.int32))
-    return state.sequences[:, P:], state.step
+        state = program(*args, resume=state, stop_at=tf.constant(min(step + chunk_size, limit), tf.int32))
+    return (state.sequences[:, P:], state.step) + tuple(state.score_log) + tuple(state.logit_log)

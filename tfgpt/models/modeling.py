@@ -152,16 +152,6 @@ def positions_from_mask(mask):
     return tf.where(mask > 0, count - 1, tf.maximum(steps - leading, 0))
 
 
-def prompt_ids(config, input_ids):
-    """``input_ids``, or HF's one-token prompt [[bos_token_id]] when none is given (a ValueError
-    when the config has no bos_token_id either)."""
-    if input_ids is not None:
-        return input_ids
-    if config.bos_token_id is None:
-        raise ValueError("generate() needs input_ids: the config has no bos_token_id to start from")
-    return tf.constant([[config.bos_token_id]], tf.int32)
-
-
 def _as_config(config) -> OpenAIGPTConfig:
     if isinstance(config, OpenAIGPTConfig):
         return config
@@ -972,7 +962,7 @@ class TFOpenAIGPTLMHeadModel(TFOpenAIGPTPreTrainedModel):
         """Generate continuations with one XLA-compiled decode loop (see tfgpt.generation)."""
         from tfgpt.generation import generate
 
-        return generate(self, prompt_ids(self.config, input_ids), **kwargs)
+        return generate(self, input_ids, **kwargs)
 
 
 @keras.saving.register_keras_serializable(package="tfgpt")
@@ -1149,7 +1139,7 @@ class TFOpenAIGPTDoubleHeadsModel(TFOpenAIGPTPreTrainedModel):
         """Generate with the LM head (see tfgpt.generation)."""
         from tfgpt.generation import generate
 
-        return generate(self, prompt_ids(self.config, input_ids), **kwargs)
+        return generate(self, input_ids, **kwargs)
 
 
 _SC_INPUTS = _MAIN_INPUTS[:9] + ("labels", "training")

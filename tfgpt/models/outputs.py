@@ -89,3 +89,21 @@ class TFOpenAIGPTDoubleHeadsModelOutput(ModelOutput):
 @_register
 class TFSequenceClassifierOutput(ModelOutput):
     _fields = ("loss", "logits", "hidden_states", "attentions")
+
+
+@_register
+class GenerateDecoderOnlyOutput(ModelOutput):
+    """``generate(..., return_dict_in_generate=True)`` of greedy, sampling and contrastive search:
+    ``sequences`` [B, S + n]; ``scores`` / ``logits``: tuples of n [B, V] processed scores / raw logits."""
+
+    _fields = ("sequences", "scores", "logits", "attentions", "hidden_states", "past_key_values")
+
+
+@_register
+class GenerateBeamDecoderOnlyOutput(ModelOutput):
+    """``generate(..., return_dict_in_generate=True)`` of beam search: ``sequences`` [B * r, S + n],
+    ``sequences_scores`` [B * r] (length-normalised), ``scores`` / ``logits``: tuples of n [B * K, V]
+    processed log-probs / raw logits of the running beams, ``beam_indices`` [B * r, n] (-1 after the end)."""
+
+    _fields = ("sequences", "sequences_scores", "scores", "logits", "beam_indices", "attentions",
+               "hidden_states", "past_key_values")
