@@ -154,8 +154,8 @@ def test_fresh_process_never_imports_tfgpt(fresh_report):
 
 def test_fresh_process_signatures(fresh_report, exported):
     sigs = fresh_report["signatures"]
-    assert sigs[exported["dirs"]["lm"]] == ["generate_text", "lookup_text", "sample_text", "serving_default",
-                                           "serving_int64"]
+    assert sigs[exported["dirs"]["lm"]] == ["generate_text", "lookup_text", "penalty_sample_text", "penalty_text",
+                                           "sample_text", "serving_default", "serving_int64"]
     for key in ("dh", "sc", "base"):
         assert sigs[exported["dirs"][key]] == ["serving_default", "serving_int64"]
 
@@ -367,8 +367,8 @@ def test_cli_export_saved_model_and_tflite(cli_model, tok, tmp_path, capsys):
     assert cli.main(["export", "--checkpoint", str(folder), "--out", str(out), "--tflite", "--max-length", "16"]) == 0
     printed = [line for line in capsys.readouterr().out.splitlines() if line]
     assert printed == [str(out / "1"), str(tmp_path / "export" / "gpt.tflite")]
-    assert saved_signatures(out / "1") == {"generate_text", "lookup_text", "sample_text", "serving_default",
-                                          "serving_int64"}
+    assert saved_signatures(out / "1") == {"generate_text", "lookup_text", "penalty_sample_text", "penalty_text",
+                                          "sample_text", "serving_default", "serving_int64"}
     # the SavedModel answers as the model and the tokenizer of the folder do
     loaded = tf.saved_model.load(str(out / "1"))
     ids = np.array([[5, 17, 42, 7]], np.int32)
