@@ -1,5 +1,5 @@
-"""Serving options of the text signatures: a run-time repetition_penalty and an export-time
-no_repeat_ngram_size give in-process generate's texts in a fresh process (tensorflow + tensorflow_text)."""
+"""Serving options of the text signatures: a run-time repetition_penalty, an export-time
+no_repeat_ngram_size and beam_text (num_beams at export) give in-process generate's texts in a fresh process (tensorflow + tensorflow_text)."""
 
 import numpy as np
 import pytest
@@ -27,7 +27,7 @@ def report(tmp_path_factory, gpt_tokenizer_session):
     tok = gpt_tokenizer_session
     root = tmp_path_factory.mktemp("export_options")
     lm = tiny_model("lm", seed=3, vocab_size=len(tok), n_positions=64, initializer_range=0.1)
-    plain = export.export_saved_model(lm, root / "plain" / "1", tokenizer=tok)
+    plain = export.export_saved_model(lm, root / "plain" / "1", tokenizer=tok, num_beams=3)
     ngram = export.export_saved_model(lm, root / "ngram" / "1", tokenizer=tok, no_repeat_ngram_size=2)
     prompts = np.array(PROMPTS, dtype=bytes)
     arrays, cases = {}, []
@@ -50,6 +50,7 @@ def report(tmp_path_factory, gpt_tokenizer_session):
     add("penalty_sample", plain, "penalty_sample_text", dict(sample, repetition_penalty=np.float32(1.4)),
         reference_texts(lm, tok, PROMPTS, 8, do_sample=True, top_k=0, temperature=0.8, top_p=0.9, seed=7,
                         repetition_penalty=1.4))
+    add("beam", plain, "beam_text", base, reference_texts(lm, tok, PROMPTS, 8, num_beams=3))
     add("ngram", ngram, "generate_text", base, reference_texts(lm, tok, PROMPTS, 8, no_repeat_ngram_size=2))
     add("ngram_penalty", ngram, "penalty_text", dict(base, repetition_penalty=np.float32(1.3)),
         reference_texts(lm, tok, PROMPTS, 8, no_repeat_ngram_size=2, repetition_penalty=1.3))
@@ -62,11 +63,12 @@ def report(tmp_path_factory, gpt_tokenizer_session):
 
 def test_signatures(report):
     assert saved_signatures(report["plain"]) >= {"generate_text", "sample_text", "lookup_text", "penalty_text",
-                                                 "penalty_sample_text"}
-    assert "lookup_text" not in saved_signatures(report["ngram"])  # prompt lookup has no processor list
+                                                 "penalty_sample_text", "beam_text"}
+    ngram = saved_signatures(report["ngram"])
+    assert "lookup_text" not in ngram and "beam_text" not in ngram  # no lookup with processors; beams asked for
 
 
-@pytest.mark.parametrize("name", ["penalty", "penalty_one", "penalty_method", "penalty_sample", "ngram",
+@pytest.mark.parametrize("name", ["penalty", "penalty_one", "penalty_method", "penalty_sample", "beam", "ngram",
                                   "ngram_penalty", "bad_penalty"])
 def test_fresh_process_matches_generate(report, name):
     out = report["out"]

@@ -15,6 +15,7 @@ lookup_text         prompts, max_new_tokens, prompt_lookup_num_tokens         te
 sample_text         prompts, max_new_tokens, temperature, top_p, seed         texts, completions
 penalty_text        prompts, max_new_tokens, repetition_penalty               texts, completions
 penalty_sample_text sample_text's inputs + repetition_penalty                 texts, completions
+beam_text           prompts, max_new_tokens (export with num_beams)          texts, completions
 ==================  ========================================================  =====================
 
 The logits signatures return what the model class returns: ``logits`` [B, S, V] (LM head),
@@ -106,7 +107,8 @@ def forward_function(model, dtype, name: str, batch: Optional[int] = None):
 class _TextGenerator:
     """String prompts -> generated strings: tokenizer, the compiled decode programs, detokenizer."""
 
-    def __init__(self, model, tokenizer, top_k=0, eos_token_id=None, pad_token_id=None, no_repeat_ngram_size=None):
+    def __init__(self, model, tokenizer, top_k=0, eos_token_id=None, pad_token_id=None, no_repeat_ngram_size=None,
+                 num_beams=None):
         cfg = model.config
         self.tokenizer = tokenizer
         self.n_positions = int(cfg.n_positions)
@@ -127,6 +129,13 @@ class _TextGenerator:
             for penalty in (False, True):
                 self.programs[name, penalty] = generation.compile_program(
                     model, dataclasses.replace(options, use_repetition_penalty=penalty))
+        self.beam = None
+        if num_beams is not None:  # HF's beam search defaults: length_penalty 1, early_stopping False
+            num_beams = validation.as_int(num_beams, "num_beams")
+            if num_beams < 2:
+                raise ValueError(f"num_beams must be >= 2 for the beam_text signature, got {num_beams}")
+            self.beam = generation.compile_program(model, generation.DecodeOptions(
+                mode="beam", num_beams=num_beams, n_eos=len(self.eos), processors=processors))
         self.lookup = None
         if processors is None:  # prompt lookup verifies drafts with the basic processors only
             lookup = generation.SpeculativeOptions("prompt_lookup", PROMPT_LOOKUP_MAX_TOKENS)
@@ -134,7 +143,7 @@ class _TextGenerator:
                                       jit_compile=True, autograph=False)
 
     def __call__(self, prompts, max_new_tokens, temperature=None, top_p=None, seed=None,
-                 prompt_lookup_num_tokens=None, repetition_penalty=None):
+                 prompt_lookup_num_tokens=None, repetition_penalty=None, beams=False):
         sampling = temperature is not None
         penalty = tf.constant(1.0) if repetition_penalty is None else tf.cast(tf.reshape(repetition_penalty, []),
                                                                              tf.float32)
@@ -190,7 +199,10 @@ class _TextGenerator:
             return tf.cond(penalty != 1.0, lambda: self.programs[name, True](*args)[:2],
                            lambda: self.programs[name, False](*args)[:2])
 
-        if prompt_lookup_num_tokens is not None:
+        if beams:  # the best hypothesis of each row; shorter ones end with their eos token
+            finished, lengths = self.beam(*args)[:2]  # (B, K, N), (B, K)
+            out, steps = finished[:, 0, :], tf.reduce_max(lengths[:, 0])
+        elif prompt_lookup_num_tokens is not None:
             if repetition_penalty is not None:
                 raise ValueError("prompt_lookup_num_tokens and repetition_penalty are separate signatures")
             out, steps = self.lookup(*args, lookup)[:2]
@@ -225,7 +237,7 @@ class ServingModule(tf.Module):
     """What the SavedModel holds: the model's variables, the tokenizer layer and the signatures."""
 
     def __init__(self, model, tokenizer=None, top_k: int = 0, eos_token_id=None, pad_token_id=None,
-                 no_repeat_ngram_size=None):
+                 no_repeat_ngram_size=None, num_beams=None):
         super().__init__(name="tfgpt_serving")
         # The variables themselves (not the Keras objects) make the SavedModel self-contained.
         self.model_variables = [v.value if hasattr(v, "value") else v for v in model.variables]
@@ -239,7 +251,8 @@ class ServingModule(tf.Module):
                              f"TFOpenAIGPTLMHeadModel or TFOpenAIGPTDoubleHeadsModel (omit tokenizer)")
         self.tokenizer = _tf_tokenizer(tokenizer)
         gen = _TextGenerator(model, self.tokenizer, top_k=top_k, eos_token_id=eos_token_id,
-                             pad_token_id=pad_token_id, no_repeat_ngram_size=no_repeat_ngram_size)
+                             pad_token_id=pad_token_id, no_repeat_ngram_size=no_repeat_ngram_size,
+                             num_beams=num_beams)
 
         text_specs = [tf.TensorSpec([None], tf.string, name="prompts"),
                       tf.TensorSpec([], tf.int32, name="max_new_tokens")]
@@ -269,6 +282,13 @@ class ServingModule(tf.Module):
         if gen.lookup is not None:
             self.lookup_text = generate_text.get_concrete_function(*text_specs, lookup_spec)
             self.signature_names.append("lookup_text")
+        if gen.beam is not None:
+            @tf.function(input_signature=text_specs)
+            def beam_text(prompts, max_new_tokens):
+                return gen(prompts, max_new_tokens, beams=True)
+
+            self.beam_text = beam_text
+            self.signature_names.append("beam_text")
 
     def signature_functions(self):
         functions = {name: getattr(self, name) for name in self.signature_names}
@@ -280,7 +300,7 @@ class ServingModule(tf.Module):
 
 def export_saved_model(model, path, tokenizer=None, version: Optional[int] = None, overwrite: bool = False,
                        top_k: int = 0, eos_token_id=None, pad_token_id=None,
-                       no_repeat_ngram_size: Optional[int] = None) -> str:
+                       no_repeat_ngram_size: Optional[int] = None, num_beams: Optional[int] = None) -> str:
     """Write ``model`` as a SavedModel at ``<base>/<version>`` (TF Serving's layout); returns that path.
 
     ``path`` is the versioned folder (``export/gpt/1``) or, with ``version`` (or neither: the next
@@ -291,14 +311,16 @@ def export_saved_model(model, path, tokenizer=None, version: Optional[int] = Non
     ``repetition_penalty`` input, HF's); ``top_k`` (0 = off) is fixed for sampling, ``eos_token_id`` /
     ``pad_token_id`` default to the config's; ``no_repeat_ngram_size`` (HF's, fixed at export: it is
     a shape of the programs) bans repeated n-grams in every text signature (``lookup_text`` is then
-    not exported).
+    not exported). ``num_beams`` (>= 2) adds ``beam_text`` (prompts, max_new_tokens): HF's beam search
+    with that many beams (length_penalty 1, early_stopping False), the best hypothesis of each prompt.
     """
     base, version = resolve_version_dir(path, version)
     target = base / str(version)
     if target.exists() and not overwrite:  # before the (slow) tracing; atomic_write_dir checks again
         raise FileExistsError(f"{target} already exists; pass overwrite=True (--overwrite) to replace it")
     module = ServingModule(model, tokenizer, top_k=top_k, eos_token_id=eos_token_id,
-                           pad_token_id=pad_token_id, no_repeat_ngram_size=no_repeat_ngram_size)
+                           pad_token_id=pad_token_id, no_repeat_ngram_size=no_repeat_ngram_size,
+                           num_beams=num_beams)
     signatures = module.signature_functions()
     options = tf.saved_model.SaveOptions(experimental_custom_gradients=False)
 
