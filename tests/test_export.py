@@ -95,8 +95,8 @@ def exported(tmp_path_factory, tok):
     add("greedy", dirs["lm"], "generate_text", dict(prompts=prompts, max_new_tokens=np.int32(6)),
         dict(texts=texts, completions=completions), None)
     # the export samples with its top_k (0 here); generate's default is HF's 50
-    texts, completions = reference_texts(lm, tok, PROMPTS[:2], 5, do_sample=True, top_k=0, temperature=0.7, top_p=0.9,
-                                         seed=1234)
+    texts, completions = reference_texts(lm, tok, PROMPTS[:2], 5, do_sample=True, top_k=0, temperature=0.7,
+                                         top_p=0.9, seed=1234)
     add("sample", dirs["lm"], "sample_text", dict(prompts=prompts[:2], max_new_tokens=np.int32(5),
                                                   temperature=np.float32(0.7), top_p=np.float32(0.9),
                                                   seed=np.int32(1234)),
