@@ -23,6 +23,7 @@ def reference_texts(model, tok, prompts, max_new, **kwargs):
     """(texts, completions) as the in-process model and the Python tokenizer produce them."""
     rows = [tok.encode(p) for p in prompts]
     ids, mask = left_pad(rows)
+    kwargs.setdefault("top_k", 0)  # the exported signatures' default (generate's is HF's 50)
     out = model.generate(ids, attention_mask=mask, max_new_tokens=max_new, **kwargs).numpy()
     width = ids.shape[1]
     texts = [tok.decode(row[width - len(r):].tolist()) for row, r in zip(out, rows)]

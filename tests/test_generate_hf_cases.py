@@ -135,6 +135,8 @@ def test_same_bucket_call_with_processors_does_not_retrace(tiny):
 
 
 def test_basic_options_keep_the_basic_program(tiny):
+    greedy = generation.plan_generation(tiny, [[5, 6]], max_new_tokens=3).request.options
+    assert greedy == generation.DecodeOptions(mode="greedy")  # the program the benchmarks time
     plan = generation.plan_generation(tiny, [[5, 6]], max_new_tokens=3, do_sample=True, temperature=0.7,
                                       top_p=0.9, repetition_penalty=1.2)
     o = plan.request.options
@@ -183,6 +185,9 @@ def test_stop_strings_need_the_tokenizer_and_stop_in_the_program(lm, gpt_tokeniz
             break
     assert got[:n].tolist() == new[:n].tolist() and set(got[n:].tolist()) <= {0}
     assert n < len(new)
+    before = generation.trace_count()  # the same stop strings and tokenizer reuse the program
+    again = lm.generate(ids, max_new_tokens=12, stop_strings=[stop], tokenizer=gpt_tokenizer, pad_token_id=0)
+    assert again.numpy()[0].tolist() == out.tolist() and generation.trace_count() == before
 
 
 def test_dict_outputs(tiny):
@@ -234,3 +239,20 @@ def test_streamer_protocol(tiny):
 
     out = tiny.generate([[5, 6, 7]], max_new_tokens=3, streamer=Recorder()).numpy()
     assert calls == [[[5, 6, 7]]] + [[int(t)] for t in out[0, 3:]] + ["end"]
+
+
+def test_processors_in_contrastive_search_and_beam_sampling(tiny):
+    ids = [[5, 6, 7, 5, 6]]
+    plain = tiny.generate(ids, max_new_tokens=6, penalty_alpha=0.5, top_k=4).numpy()[0, 5:]
+    banned = sorted(set(plain.tolist()))[:2]
+    out = tiny.generate(ids, max_new_tokens=6, penalty_alpha=0.5, top_k=4, suppress_tokens=banned,
+                        return_dict_in_generate=True, output_scores=True)
+    new = out.sequences.numpy()[0, 5:]
+    assert not set(new.tolist()) & set(banned)
+    assert len(out.scores) == 6 and np.all(np.isneginf(out.scores[0].numpy()[0, banned]))
+    beams = [tiny.generate([[5, 6, 7, 8, 9]], max_new_tokens=5, num_beams=3, do_sample=True, min_p=0.05, seed=4,
+                           no_repeat_ngram_size=2).numpy() for _ in range(2)]
+    np.testing.assert_array_equal(beams[0], beams[1])
+    row = beams[0][0].tolist()
+    grams = [tuple(row[i:i + 2]) for i in range(len(row) - 1)]
+    assert len(grams) == len(set(grams))  # no bigram twice, prompt included

@@ -1,7 +1,8 @@
 """Generation: one XLA-compiled decode loop with a static KV cache (greedy, sampling, beams).
 
-The flow is one-way: ``request`` (Python: validate, resolve eos / pad, bucket with ``buckets``) ->
-``api`` (pick the compiled program for the request) -> ``loop`` (greedy / sampling), ``beam`` (beam
+The flow is one-way: ``api`` (HF's ``generate`` arguments -> the effective ``config.GenerationConfig``,
+its ``processors`` and ``stopping`` criteria) -> ``request`` (Python: validate, resolve eos / pad,
+bucket with ``buckets``) -> ``api`` (pick the compiled program for the request) -> ``loop`` (greedy / sampling), ``beam`` (beam
 search and beam sampling) or ``contrastive`` (contrastive search),
 both built from ``program`` (options, parameters, the cached forward pass, score processors) and,
 for the sequential loop, ``sampling``; ``speculative`` (prompt lookup, assisted decoding) verifies

@@ -79,11 +79,8 @@ def cached_program(model, options: DecodeOptions, batch: int, prompt_bucket: int
 # generate() arguments that are neither GenerationConfig fields nor model inputs
 GENERATE_ONLY = ("seed", "tokenizer", "assistant_model", "inputs", "stream_chunk_size")
 
-# GenerationConfig fields that do not change what tfgpt's programs compute (cache and compilation
-# choices: the programs always decode over a static cache under XLA), accepted with any value
-NO_EFFECT_FIELDS = ("use_cache", "cache_implementation", "cache_config", "return_legacy_cache", "compile_config",
-                    "disable_compile", "is_assistant", "assistant_confidence_threshold", "assistant_lookbehind",
-                    "target_lookbehind", "decoder_start_token_id")
+# model inputs HF's generate forwards to the model, which tfgpt's decode programs do not take
+UNSUPPORTED_MODEL_INPUTS = ("token_type_ids", "position_ids", "inputs_embeds", "past_key_values", "head_mask")
 
 # processors the basic programs run from DecodeOptions / DecodeParams (no processor list compiled in)
 BASIC_PROCESSORS = (P.RepetitionPenaltyLogitsProcessor, P.TemperatureLogitsWarper, P.TopKLogitsWarper,
@@ -117,6 +114,12 @@ def resolve_generation_config(model, generation_config=None, kwargs=None) -> Tup
             if getattr(gc, name) is None:
                 setattr(gc, name, copy.deepcopy(getattr(base, name)))
     extras = {k: kwargs.pop(k) for k in GENERATE_ONLY if k in kwargs}
+    inputs = sorted(k for k in UNSUPPORTED_MODEL_INPUTS if kwargs.get(k) is not None)
+    if inputs:
+        raise ValueError(f"generate does not take {', '.join(inputs)}: the decode programs compute positions "
+                         f"from attention_mask and keep their own cache")
+    for k in UNSUPPORTED_MODEL_INPUTS:
+        kwargs.pop(k, None)
     unused = gc.update(validate=False, **kwargs)
     if unused:
         raise ValueError(f"The following `model_kwargs` are not used by the model: {sorted(unused)} (note: typos "
@@ -125,7 +128,12 @@ def resolve_generation_config(model, generation_config=None, kwargs=None) -> Tup
 
 
 def _refuse_unsupported(gc: GenerationConfig) -> None:
-    """A ValueError naming the set options that tfgpt's generate cannot honour."""
+    """A ValueError naming the set options that tfgpt's generate cannot honour.
+
+    Cache and compilation choices (``use_cache``, ``cache_implementation``, ``compile_config``, ...) are
+    accepted with any value: they do not change what the programs compute (always a static cache, XLA).
+    ``max_time`` is honoured by the chunked decoding (``streaming``).
+    """
     bad = []
     if gc.prefill_chunk_size is not None:
         bad.append("prefill_chunk_size")
