@@ -18,6 +18,10 @@ trained model's weights instead.
 
     python benchmarks/bench_generate.py --size gpt1     # 12 x 768, vocab 40478 (116.5 M parameters)
     python benchmarks/bench_generate.py --size small    # a quick smoke run
+
+``--stream-chunks 1,4,8`` adds batch-1 rows for streamed generation (``streamer=``, decoded in
+compiled chunks of k steps with the KV cache kept between them), interleaved with the single program
+so both see the same load, each checked token for token against it (``--only-stream``: just these).
 """
 
 from __future__ import annotations
@@ -85,6 +89,47 @@ def weight_read_floor(model, steps):
     x = tf.fill([1, model.config.n_embd], 0.01)
     floor(x)
     return lambda: floor(x).numpy()
+
+
+class NullStreamer:
+    """Takes the tokens and drops them: the streamed rows measure the chunking, not a consumer."""
+
+    def put(self, value):
+        pass
+
+    def end(self):
+        pass
+
+
+def stream_rows(model, args, rng):
+    """Batch 1: the single program against streamed chunks of each k, interleaved run by run."""
+    from tfgpt import generation
+
+    chunks = [int(k) for k in args.stream_chunks.split(",") if k]
+    if not chunks:
+        return
+    cfg = model.config
+    prompts = [rng.integers(0, cfg.vocab_size, (1, args.prompt_len)) for _ in range(args.runs + 1)]
+    plain = lambda p: model.generate(p, max_new_tokens=args.new_tokens).numpy()  # noqa: E731
+    streamed = lambda p, k: model.generate(p, max_new_tokens=args.new_tokens, streamer=NullStreamer(),  # noqa: E731
+                                           stream_chunk_size=k).numpy()
+    for k in chunks:  # compile, and check the tokens
+        assert np.array_equal(streamed(prompts[0], k), plain(prompts[0])), f"chunks of {k} changed the tokens"
+    traces = generation.trace_count()
+    walls = {None: []} | {k: [] for k in chunks}
+    for p in prompts[1:]:
+        walls[None] += timed(lambda: plain(p), 1)[0]
+        for k in chunks:
+            walls[k] += timed(lambda: streamed(p, k), 1)[0]
+    assert generation.trace_count() == traces, "a streamed call retraced"
+    base = statistics.median(walls[None])
+    print(f"\nstreaming, batch 1, {args.prompt_len}-token prompt + {args.new_tokens} new, greedy "
+          f"(median / min s; tokens/s; time relative to the single program in the same runs):")
+    for k, w in walls.items():
+        med = statistics.median(w)
+        name = "single program" if k is None else f"streamed, chunks of {k}"
+        print(f"  {name:<26} {med:>8.3f} {min(w):>8.3f} {args.new_tokens / med:>9.1f} tokens/s "
+              f"{med / base:>6.3f}x")
 
 
 def generate_no_cache(model, input_ids, max_new_tokens):
@@ -160,6 +205,9 @@ def main(argv=None):
     ap.add_argument("--checkpoint", default=None,
                     help="a saved TFOpenAIGPTLMHeadModel folder to use instead of random weights")
     ap.add_argument("--skip-plain", action="store_true", help="only the speculative rows")
+    ap.add_argument("--stream-chunks", default="1,4,8,16",
+                    help="comma-separated chunk sizes of the streamed batch-1 rows ('' to skip)")
+    ap.add_argument("--only-stream", action="store_true", help="only the streamed rows")
     ap.add_argument("--no-varied", action="store_true",
                     help="skip the varied-weights rows (at GPT-1 size scale-1.0 weights repeat tokens too)")
     args = ap.parse_args(argv)
@@ -183,6 +231,9 @@ def main(argv=None):
           f"prompt {args.prompt_len}, {args.new_tokens} new tokens, greedy, {args.runs} runs; "
           f"nominal batch-1 bandwidth limit {limit:.1f} tokens/s at {args.bandwidth_gbs:g} GB/s")
 
+    stream_rows(model, args, rng)
+    if args.only_stream:
+        return
     rows = []  # name, first (wall, cpu) or None, walls, cpus, tokens per call, batch 1?
     floor = None
     for batch in [] if args.skip_plain else [int(b) for b in args.batches.split(",")]:

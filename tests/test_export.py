@@ -95,18 +95,19 @@ def exported(tmp_path_factory, tok):
     texts, completions = reference_texts(lm, tok, PROMPTS, 6)
     add("greedy", dirs["lm"], "generate_text", dict(prompts=prompts, max_new_tokens=np.int32(6)),
         dict(texts=texts, completions=completions), None)
-    texts, completions = reference_texts(lm, tok, PROMPTS[:2], 5, do_sample=True, temperature=0.7, top_p=0.9,
-                                         seed=1234)
+    # the export samples with its top_k (0 here); generate's default is HF's 50
+    texts, completions = reference_texts(lm, tok, PROMPTS[:2], 5, do_sample=True, top_k=0, temperature=0.7,
+                                         top_p=0.9, seed=1234)
     add("sample", dirs["lm"], "sample_text", dict(prompts=prompts[:2], max_new_tokens=np.int32(5),
                                                   temperature=np.float32(0.7), top_p=np.float32(0.9),
                                                   seed=np.int32(1234)),
         dict(texts=texts, completions=completions), None)
-    texts, _ = reference_texts(lm, tok, PROMPTS[1:], 4, do_sample=True, seed=5)
+    texts, _ = reference_texts(lm, tok, PROMPTS[1:], 4, do_sample=True, top_k=0, seed=5)
     add("sample_full", dirs["lm"], "sample_text", dict(prompts=prompts[1:], max_new_tokens=np.int32(4),
                                                        temperature=np.float32(1.0), top_p=np.float32(1.0),
                                                        seed=np.int32(5)),
         dict(texts=texts), None)
-    texts, completions = reference_texts(lm, tok, PROMPTS[1:], 3, do_sample=True, seed=0)
+    texts, completions = reference_texts(lm, tok, PROMPTS[1:], 3, do_sample=True, top_k=0, seed=0)
     add("sample_defaults", dirs["lm"], "sample_text", dict(prompts=prompts[1:], max_new_tokens=np.int32(3)),
         dict(texts=texts, completions=completions), None, method=True)  # temperature 1, top_p 1, seed 0
     one = dict(prompts=np.array([b"hello"]), max_new_tokens=np.int32(64))
@@ -155,8 +156,8 @@ def test_fresh_process_never_imports_tfgpt(fresh_report):
 
 def test_fresh_process_signatures(fresh_report, exported):
     sigs = fresh_report["signatures"]
-    assert sigs[exported["dirs"]["lm"]] == ["generate_text", "lookup_text", "sample_text", "serving_default",
-                                           "serving_int64"]
+    assert sigs[exported["dirs"]["lm"]] == ["generate_text", "lookup_text", "penalty_sample_text", "penalty_text",
+                                           "sample_text", "serving_default", "serving_int64"]
     for key in ("dh", "sc", "base"):
         assert sigs[exported["dirs"][key]] == ["serving_default", "serving_int64"]
 
@@ -368,8 +369,8 @@ def test_cli_export_saved_model_and_tflite(cli_model, tok, tmp_path, capsys):
     assert cli.main(["export", "--checkpoint", str(folder), "--out", str(out), "--tflite", "--max-length", "16"]) == 0
     printed = [line for line in capsys.readouterr().out.splitlines() if line]
     assert printed == [str(out / "1"), str(tmp_path / "export" / "gpt.tflite")]
-    assert saved_signatures(out / "1") == {"generate_text", "lookup_text", "sample_text", "serving_default",
-                                          "serving_int64"}
+    assert saved_signatures(out / "1") == {"generate_text", "lookup_text", "penalty_sample_text", "penalty_text",
+                                          "sample_text", "serving_default", "serving_int64"}
     # the SavedModel answers as the model and the tokenizer of the folder do
     loaded = tf.saved_model.load(str(out / "1"))
     ids = np.array([[5, 17, 42, 7]], np.int32)

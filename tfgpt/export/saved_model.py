@@ -13,6 +13,9 @@ serving_int64       the same, int64                                           th
 generate_text       prompts: string [batch], max_new_tokens: int32 []         texts, completions
 lookup_text         prompts, max_new_tokens, prompt_lookup_num_tokens         texts, completions
 sample_text         prompts, max_new_tokens, temperature, top_p, seed         texts, completions
+penalty_text        prompts, max_new_tokens, repetition_penalty               texts, completions
+penalty_sample_text sample_text's inputs + repetition_penalty                 texts, completions
+beam_text           prompts, max_new_tokens (export with num_beams)          texts, completions
 ==================  ========================================================  =====================
 
 The logits signatures return what the model class returns: ``logits`` [B, S, V] (LM head),
@@ -24,11 +27,14 @@ the detokenizer; ``texts`` is prompt + continuation (``tok.decode(model.generate
 ``completions`` the new text. ``lookup_text`` is ``generate_text`` decoded by prompt lookup
 (``prompt_lookup_num_tokens`` in [1, 10], n-grams up to 2 as HF): the same texts, fewer passes over
 the weights when the continuation repeats the prompt; the ``generate_text`` function of the loaded
-object takes it as an optional argument too.
+object takes it as an optional argument too. ``penalty_text`` / ``penalty_sample_text`` add HF's
+``repetition_penalty`` (a run-time value: 1.0 runs the plain program), also an optional argument of
+the loaded ``generate_text`` / ``sample_text`` functions. ``no_repeat_ngram_size`` is an export option.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Optional
@@ -36,6 +42,7 @@ from typing import Optional
 import tensorflow as tf
 
 from tfgpt import generation, validation
+from tfgpt.generation.processors import NoRepeatNGramLogitsProcessor
 from tfgpt.io import atomic_write_dir
 from tfgpt.models.registry import entry_for
 
@@ -100,7 +107,8 @@ def forward_function(model, dtype, name: str, batch: Optional[int] = None):
 class _TextGenerator:
     """String prompts -> generated strings: tokenizer, the compiled decode programs, detokenizer."""
 
-    def __init__(self, model, tokenizer, top_k=0, eos_token_id=None, pad_token_id=None):
+    def __init__(self, model, tokenizer, top_k=0, eos_token_id=None, pad_token_id=None, no_repeat_ngram_size=None,
+                 num_beams=None):
         cfg = model.config
         self.tokenizer = tokenizer
         self.n_positions = int(cfg.n_positions)
@@ -108,19 +116,37 @@ class _TextGenerator:
         special = generation.resolve_special_ids(cfg, eos_token_id, pad_token_id)
         self.eos, self.pad = list(special.eos_token_ids), special.pad_token_id
         top_k = min(int(top_k or 0), int(cfg.vocab_size))
+        # Export-time processors (compile-time in the programs), applied after the repetition penalty as HF.
+        processors = None
+        if no_repeat_ngram_size:
+            processors = (NoRepeatNGramLogitsProcessor(no_repeat_ngram_size),)
         greedy = generation.DecodeOptions(mode="greedy", n_eos=len(self.eos))
         sample = generation.DecodeOptions(mode="sample", top_k=top_k, n_eos=len(self.eos))
-        self.greedy = generation.compile_program(model, greedy)
-        self.sample = generation.compile_program(model, sample)
-        self.sample_top_p = generation.compile_program(
-            model, generation.DecodeOptions(mode="sample", top_k=top_k, use_top_p=True, n_eos=len(self.eos)))
-        lookup = generation.SpeculativeOptions("prompt_lookup", PROMPT_LOOKUP_MAX_TOKENS)
-        self.lookup = tf.function(generation.build_speculative_program(model, greedy, lookup),
-                                  jit_compile=True, autograph=False)
+        sample_top_p = dataclasses.replace(sample, use_top_p=True)
+        self.programs = {}  # (name, penalty on) -> compiled program; the penalty is a run-time value
+        for name, options in (("greedy", greedy), ("sample", sample), ("sample_top_p", sample_top_p)):
+            options = dataclasses.replace(options, processors=processors)
+            for penalty in (False, True):
+                self.programs[name, penalty] = generation.compile_program(
+                    model, dataclasses.replace(options, use_repetition_penalty=penalty))
+        self.beam = None
+        if num_beams is not None:  # HF's beam search defaults: length_penalty 1, early_stopping False
+            num_beams = validation.as_int(num_beams, "num_beams")
+            if num_beams < 2:
+                raise ValueError(f"num_beams must be >= 2 for the beam_text signature, got {num_beams}")
+            self.beam = generation.compile_program(model, generation.DecodeOptions(
+                mode="beam", num_beams=num_beams, n_eos=len(self.eos), processors=processors))
+        self.lookup = None
+        if processors is None:  # prompt lookup verifies drafts with the basic processors only
+            lookup = generation.SpeculativeOptions("prompt_lookup", PROMPT_LOOKUP_MAX_TOKENS)
+            self.lookup = tf.function(generation.build_speculative_program(model, greedy, lookup),
+                                      jit_compile=True, autograph=False)
 
     def __call__(self, prompts, max_new_tokens, temperature=None, top_p=None, seed=None,
-                 prompt_lookup_num_tokens=None):
+                 prompt_lookup_num_tokens=None, repetition_penalty=None, beams=False):
         sampling = temperature is not None
+        penalty = tf.constant(1.0) if repetition_penalty is None else tf.cast(tf.reshape(repetition_penalty, []),
+                                                                             tf.float32)
         prompts = tf.reshape(prompts, [-1])
         max_new = tf.cast(tf.reshape(max_new_tokens, []), tf.int32)
         ids = tf.cast(self.tokenizer(prompts), tf.int32)  # (B, (n)) ragged
@@ -138,7 +164,11 @@ class _TextGenerator:
                 prompt_len + max_new, self.n_positions,
                 message=f"longest prompt + max_new_tokens exceeds n_positions={self.n_positions}"),
         ]
+        if repetition_penalty is not None:
+            checks.append(tf.debugging.assert_positive(penalty, message="repetition_penalty must be > 0"))
         if prompt_lookup_num_tokens is not None:
+            if self.lookup is None:
+                raise ValueError("prompt lookup is not exported with no_repeat_ngram_size")
             lookup = tf.cast(tf.reshape(prompt_lookup_num_tokens, []), tf.int32)
             checks += [
                 tf.debugging.assert_positive(lookup, message="prompt_lookup_num_tokens must be >= 1"),
@@ -157,19 +187,29 @@ class _TextGenerator:
         dense, mask = generation.left_pad_ragged(ids, P)  # (B, P)
         params = generation.DecodeParams(
             temperature=1.0 if temperature is None else temperature,
-            top_p=1.0 if top_p is None else top_p,
+            top_p=1.0 if top_p is None else top_p, repetition_penalty=penalty,
             eos_token_ids=self.eos, pad_token_id=self.pad,
             seed=0 if seed is None else tf.math.floormod(tf.cast(seed, tf.int32), generation.SEED_MODULUS),
         ).as_tensors()
         new_slots = tf.zeros(tf.reshape(N, [1]), tf.int32)  # (N,): its length is the program's N
         args = (dense, mask, new_slots, max_new, params)
-        if prompt_lookup_num_tokens is not None:
+        def run(name):  # the program with the penalty only when one is asked for (1.0: the plain one)
+            if repetition_penalty is None:
+                return self.programs[name, False](*args)[:2]
+            return tf.cond(penalty != 1.0, lambda: self.programs[name, True](*args)[:2],
+                           lambda: self.programs[name, False](*args)[:2])
+
+        if beams:  # the best hypothesis of each row; shorter ones end with their eos token
+            finished, lengths = self.beam(*args)[:2]  # (B, K, N), (B, K)
+            out, steps = finished[:, 0, :], tf.reduce_max(lengths[:, 0])
+        elif prompt_lookup_num_tokens is not None:
+            if repetition_penalty is not None:
+                raise ValueError("prompt_lookup_num_tokens and repetition_penalty are separate signatures")
             out, steps = self.lookup(*args, lookup)[:2]
         elif not sampling:
-            out, steps = self.greedy(*args)
+            out, steps = run("greedy")
         else:
-            out, steps = tf.cond(params.top_p < 1.0, lambda: self.sample_top_p(*args),
-                                 lambda: self.sample(*args))
+            out, steps = tf.cond(params.top_p < 1.0, lambda: run("sample_top_p"), lambda: run("sample"))
         new = out[:, :steps]  # (B, steps)
         new_len = tf.fill([batch], steps)
         if self.eos:  # a row ends with its first eos token (later columns hold padding)
@@ -196,7 +236,8 @@ def _tf_tokenizer(tokenizer):
 class ServingModule(tf.Module):
     """What the SavedModel holds: the model's variables, the tokenizer layer and the signatures."""
 
-    def __init__(self, model, tokenizer=None, top_k: int = 0, eos_token_id=None, pad_token_id=None):
+    def __init__(self, model, tokenizer=None, top_k: int = 0, eos_token_id=None, pad_token_id=None,
+                 no_repeat_ngram_size=None, num_beams=None):
         super().__init__(name="tfgpt_serving")
         # The variables themselves (not the Keras objects) make the SavedModel self-contained.
         self.model_variables = [v.value if hasattr(v, "value") else v for v in model.variables]
@@ -210,56 +251,76 @@ class ServingModule(tf.Module):
                              f"TFOpenAIGPTLMHeadModel or TFOpenAIGPTDoubleHeadsModel (omit tokenizer)")
         self.tokenizer = _tf_tokenizer(tokenizer)
         gen = _TextGenerator(model, self.tokenizer, top_k=top_k, eos_token_id=eos_token_id,
-                             pad_token_id=pad_token_id)
+                             pad_token_id=pad_token_id, no_repeat_ngram_size=no_repeat_ngram_size,
+                             num_beams=num_beams)
 
         text_specs = [tf.TensorSpec([None], tf.string, name="prompts"),
                       tf.TensorSpec([], tf.int32, name="max_new_tokens")]
         lookup_spec = tf.TensorSpec([], tf.int32, name="prompt_lookup_num_tokens")
+        penalty_spec = tf.TensorSpec([], tf.float32, name="repetition_penalty")
+        sample_specs = [tf.TensorSpec([], tf.float32, name="temperature"), tf.TensorSpec([], tf.float32, name="top_p"),
+                        tf.TensorSpec([], tf.int32, name="seed")]
 
         @tf.function
-        def generate_text(prompts, max_new_tokens, prompt_lookup_num_tokens=None):
-            return gen(prompts, max_new_tokens, prompt_lookup_num_tokens=prompt_lookup_num_tokens)
+        def generate_text(prompts, max_new_tokens, prompt_lookup_num_tokens=None, repetition_penalty=None):
+            return gen(prompts, max_new_tokens, prompt_lookup_num_tokens=prompt_lookup_num_tokens,
+                       repetition_penalty=repetition_penalty)
 
-        # Two traces: without and with prompt lookup (the loaded function takes either call).
+        @tf.function
+        def sample_text(prompts, max_new_tokens, temperature=1.0, top_p=1.0, seed=0, repetition_penalty=None):
+            return gen(prompts, max_new_tokens, temperature=temperature, top_p=top_p, seed=seed,
+                       repetition_penalty=repetition_penalty)
+
+        # One trace per signature; the loaded functions take any of these calls (Python defaults apply).
         self.generate_text_plain = generate_text.get_concrete_function(*text_specs)
-        self.lookup_text = generate_text.get_concrete_function(*text_specs, lookup_spec)
-
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="prompts"),
-                                      tf.TensorSpec([], tf.int32, name="max_new_tokens"),
-                                      tf.TensorSpec([], tf.float32, name="temperature"),
-                                      tf.TensorSpec([], tf.float32, name="top_p"),
-                                      tf.TensorSpec([], tf.int32, name="seed")])
-        def sample_text(prompts, max_new_tokens, temperature=1.0, top_p=1.0, seed=0):
-            return gen(prompts, max_new_tokens, temperature=temperature, top_p=top_p, seed=seed)
-
+        self.penalty_text = generate_text.get_concrete_function(*text_specs, repetition_penalty=penalty_spec)
+        self.sample_text_plain = sample_text.get_concrete_function(*text_specs, *sample_specs)
+        self.penalty_sample_text = sample_text.get_concrete_function(*text_specs, *sample_specs, penalty_spec)
         self.generate_text = generate_text
         self.sample_text = sample_text
-        self.signature_names += ["generate_text", "lookup_text", "sample_text"]
+        self.signature_names += ["generate_text", "sample_text", "penalty_text", "penalty_sample_text"]
+        if gen.lookup is not None:
+            self.lookup_text = generate_text.get_concrete_function(*text_specs, lookup_spec)
+            self.signature_names.append("lookup_text")
+        if gen.beam is not None:
+            @tf.function(input_signature=text_specs)
+            def beam_text(prompts, max_new_tokens):
+                return gen(prompts, max_new_tokens, beams=True)
+
+            self.beam_text = beam_text
+            self.signature_names.append("beam_text")
 
     def signature_functions(self):
         functions = {name: getattr(self, name) for name in self.signature_names}
-        if "generate_text" in functions:
-            functions["generate_text"] = self.generate_text_plain
+        for name in ("generate_text", "sample_text"):
+            if name in functions:
+                functions[name] = getattr(self, f"{name}_plain")
         return functions
 
 
 def export_saved_model(model, path, tokenizer=None, version: Optional[int] = None, overwrite: bool = False,
-                       top_k: int = 0, eos_token_id=None, pad_token_id=None) -> str:
+                       top_k: int = 0, eos_token_id=None, pad_token_id=None,
+                       no_repeat_ngram_size: Optional[int] = None, num_beams: Optional[int] = None) -> str:
     """Write ``model`` as a SavedModel at ``<base>/<version>`` (TF Serving's layout); returns that path.
 
     ``path`` is the versioned folder (``export/gpt/1``) or, with ``version`` (or neither: the next
     free version), the base folder. An existing version is replaced only with ``overwrite=True``.
     With ``tokenizer`` (``OpenAIGPTTokenizer`` or ``TFOpenAIGPTTokenizer``) an LM model also gets the
     ``generate_text`` (greedy), ``lookup_text`` (greedy by prompt lookup) and ``sample_text``
-    signatures; ``top_k`` (0 = off) is fixed for sampling, ``eos_token_id`` / ``pad_token_id``
-    default to the config's.
+    signatures, and ``penalty_text`` / ``penalty_sample_text`` (the same with a run-time
+    ``repetition_penalty`` input, HF's); ``top_k`` (0 = off) is fixed for sampling, ``eos_token_id`` /
+    ``pad_token_id`` default to the config's; ``no_repeat_ngram_size`` (HF's, fixed at export: it is
+    a shape of the programs) bans repeated n-grams in every text signature (``lookup_text`` is then
+    not exported). ``num_beams`` (>= 2) adds ``beam_text`` (prompts, max_new_tokens): HF's beam search
+    with that many beams (length_penalty 1, early_stopping False), the best hypothesis of each prompt.
     """
     base, version = resolve_version_dir(path, version)
     target = base / str(version)
     if target.exists() and not overwrite:  # before the (slow) tracing; atomic_write_dir checks again
         raise FileExistsError(f"{target} already exists; pass overwrite=True (--overwrite) to replace it")
     module = ServingModule(model, tokenizer, top_k=top_k, eos_token_id=eos_token_id,
-                           pad_token_id=pad_token_id)
+                           pad_token_id=pad_token_id, no_repeat_ngram_size=no_repeat_ngram_size,
+                           num_beams=num_beams)
     signatures = module.signature_functions()
     options = tf.saved_model.SaveOptions(experimental_custom_gradients=False)
 

@@ -40,6 +40,7 @@ from tfgpt.generation.stopping import (
     StoppingCriteria,
     build_stopping_criteria,
 )
+from tfgpt.generation.streaming import check_streaming_args, run_chunked
 from tfgpt.models.outputs import GenerateBeamDecoderOnlyOutput, GenerateDecoderOnlyOutput
 
 
@@ -56,16 +57,19 @@ def compile_program(model, options: DecodeOptions):
     return tf.function(build(model, options), jit_compile=True, autograph=False)
 
 
-def cached_program(model, options: DecodeOptions, batch: int, prompt_bucket: int, new_bucket: int):
+def cached_program(model, options: DecodeOptions, batch: int, prompt_bucket: int, new_bucket: int,
+                   use: str = "run"):
     """The compiled program of ``model`` for ``options`` and these shapes, from the model's cache or new.
 
-    One ``tf.function`` per shape: each traces once (no retracing warnings across buckets).
+    One ``tf.function`` per shape and ``use`` ("run": one call per generate; "chunks": the chunked
+    calls of ``streaming``; "graph": calls from inside other functions): each traces once or twice
+    (no retracing warnings across buckets).
     """
     cache = getattr(model, "_generate_cache", None)
     if cache is None:
         cache = {}
         object.__setattr__(model, "_generate_cache", cache)  # plain dict, outside Keras tracking
-    key = (batch, prompt_bucket, new_bucket, model.config.vocab_size, model.transformer.compute_dtype, options)
+    key = (batch, prompt_bucket, new_bucket, model.config.vocab_size, model.transformer.compute_dtype, options, use)
     program = cache.get(key)
     if program is None:
         program = cache[key] = compile_program(model, options)
@@ -73,7 +77,7 @@ def cached_program(model, options: DecodeOptions, batch: int, prompt_bucket: int
 
 
 # generate() arguments that are neither GenerationConfig fields nor model inputs
-GENERATE_ONLY = ("seed", "tokenizer", "assistant_model", "inputs")
+GENERATE_ONLY = ("seed", "tokenizer", "assistant_model", "inputs", "stream_chunk_size")
 
 # model inputs HF's generate forwards to the model, which tfgpt's decode programs do not take
 UNSUPPORTED_MODEL_INPUTS = ("token_type_ids", "position_ids", "inputs_embeds", "past_key_values", "head_mask")
@@ -128,10 +132,8 @@ def _refuse_unsupported(gc: GenerationConfig) -> None:
 
     Cache and compilation choices (``use_cache``, ``cache_implementation``, ``compile_config``, ...) are
     accepted with any value: they do not change what the programs compute (always a static cache, XLA).
+    ``max_time`` is honoured by the chunked decoding (``streaming``).
     """
-    if gc.max_time is not None:
-        raise ValueError("max_time is checked on the host between compiled chunks of decode steps; this generate "
-                         "runs each call as one compiled program: use the streaming generation, or max_new_tokens")
     bad = []
     if gc.prefill_chunk_size is not None:
         bad.append("prefill_chunk_size")
@@ -159,6 +161,8 @@ class GenerationPlan(NamedTuple):
     return_dict: bool
     speculative: object             # SpeculativeOptions or None
     assistant_model: object
+    host_criteria: tuple = ()       # host-side stopping criteria (max_time), checked between decode chunks
+    stream_chunk_size: Optional[int] = None  # steps per compiled chunk of the chunked decoding
 
 
 def plan_generation(model, input_ids=None, attention_mask=None, generation_config=None, logits_processor=None,
@@ -201,14 +205,11 @@ def plan_generation(model, input_ids=None, attention_mask=None, generation_confi
     user_criteria = list(stopping_criteria or ())
     criteria = build_stopping_criteria(gc, tokenizer=extras.get("tokenizer"), stopping_criteria=user_criteria)
     n_built = len(criteria) - len(user_criteria)
-    in_graph = []
+    in_graph, host = [], []
     for i, c in enumerate(criteria):
         if i < n_built and isinstance(c, (MaxLengthCriteria, EosTokenCriteria)):
             continue  # the programs stop on max_new and the eos ids themselves
-        if isinstance(c, StoppingCriteria) and c.host_side:
-            raise ValueError(f"{type(c).__name__} is checked on the host between compiled chunks of decode steps; "
-                             f"this generate runs each call as one compiled program")
-        in_graph.append(c)
+        (host if isinstance(c, StoppingCriteria) and c.host_side else in_graph).append(c)
 
     options, params = r.options, r.params
     full = output_scores or any(not isinstance(p, BASIC_PROCESSORS) for p in procs)
@@ -223,16 +224,21 @@ def plan_generation(model, input_ids=None, attention_mask=None, generation_confi
     options = dataclasses.replace(options, stopping=tuple(in_graph) or None, output_scores=output_scores,
                                   output_logits=output_logits)
     r = dataclasses.replace(r, options=options, params=params)
-    return GenerationPlan(r, gc, return_dict, speculative, assistant)
+    return GenerationPlan(r, gc, return_dict, speculative, assistant, tuple(host), extras.get("stream_chunk_size"))
 
 
-def run_program(model, r: GenerationRequest):
-    """Run the compiled program of a prepared request: its raw result tuple (see the programs)."""
+def run_program(model, r: GenerationRequest, run=None):
+    """Run the compiled program of a prepared request: its raw result tuple (see the programs).
+
+    ``run(program, args)`` (the chunked loop of ``streaming``) replaces the single call ``program(*args)``.
+    """
     ids, mask = r.bucketed_prompts()  # (B, P)
     new_slots = tf.zeros([r.new_bucket], tf.int32)  # (N,): its length is the program's N
-    program = cached_program(model, r.options, r.batch, r.prompt_bucket, r.new_bucket)
-    return program(tf.constant(ids), tf.constant(mask), new_slots, tf.constant(r.max_new_tokens, tf.int32),
-                   r.params.as_tensors())
+    program = cached_program(model, r.options, r.batch, r.prompt_bucket, r.new_bucket,
+                             "run" if run is None else "chunks")
+    args = (tf.constant(ids), tf.constant(mask), new_slots, tf.constant(r.max_new_tokens, tf.int32),
+            r.params.as_tensors())
+    return program(*args) if run is None else run(program, args)
 
 
 def generate(model, input_ids=None, attention_mask=None, generation_config=None, logits_processor=None,
@@ -257,24 +263,37 @@ def generate(model, input_ids=None, attention_mask=None, generation_config=None,
     greedy tokens, the same sampling distribution). Without ``input_ids`` every row starts from
     ``bos_token_id``. ``return_dict_in_generate=True`` returns a ``GenerateDecoderOnlyOutput`` (beam
     search: ``GenerateBeamDecoderOnlyOutput``) with ``scores`` (``output_scores``) and ``logits``
-    (``output_logits``). A ``streamer`` gets ``put(prompt)``, ``put(tokens [B])`` per step, ``end()``.
+    (``output_logits``). A ``streamer`` gets ``put(prompt)``, then ``put(tokens [B])`` per step while
+    greedy search or sampling decodes in compiled chunks of ``stream_chunk_size`` steps (default 8,
+    the KV cache kept on the device between them), then ``end()``; ``max_time`` (seconds, HF's) is
+    checked between those chunks and ends the call with what it generated.
+
+    Inside a ``tf.function`` (symbolic ``input_ids``) the program is built into that graph
+    (``tfgpt.generation.graph``): static shapes, a Python ``max_new_tokens``, and the result is
+    [B', S + max_new_tokens] with ``pad_token_id`` after each row's end.
     """
+    if not tf.executing_eagerly():
+        from tfgpt.generation.graph import symbolic_generate
+
+        return symbolic_generate(model, input_ids, attention_mask, generation_config, logits_processor,
+                                 stopping_criteria, streamer, **kwargs)
     plan = plan_generation(model, input_ids, attention_mask, generation_config, logits_processor,
                            stopping_criteria, **kwargs)
     r = plan.request
-    if streamer is not None and r.options.mode == "beam":
-        raise ValueError("`streamer` cannot be used with beam search; set num_beams to 1")
+    chunk_size = check_streaming_args("speculative" if plan.speculative is not None else r.options.mode,
+                                      streamer, plan.host_criteria, plan.stream_chunk_size)
+    if streamer is not None:  # HF: the prompt once, before any new token
+        prompt = r.ids.astype(np.int32)
+        streamer.put(prompt[::r.num_return_sequences] if r.options.mode == "sample" else prompt)
     if plan.speculative is not None:
         result = speculative_generate(model, r, plan.speculative, plan.assistant_model)
+    elif streamer is not None or plan.host_criteria:
+        result = run_program(model, r, lambda program, args: run_chunked(program, args, streamer, plan.host_criteria,
+                                                                         chunk_size))
     else:
         result = run_program(model, r)
     out = finish_generation(r, result, plan.return_dict)
     if streamer is not None:
-        sequences = (out["sequences"] if plan.return_dict else out).numpy()
-        sequences = sequences.reshape(-1, sequences.shape[-1])
-        streamer.put(sequences[:, :r.width])
-        for j in range(r.width, sequences.shape[1]):
-            streamer.put(sequences[:, j])
         streamer.end()
     return out
 

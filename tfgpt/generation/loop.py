@@ -45,6 +45,11 @@ def build_sequential_program(model, options: DecodeOptions):
     are the new tokens; rows that finished early hold ``pad_token_id`` after their eos token (or the
     token a stopping criterion stopped them on). With ``options.output_scores`` / ``output_logits``
     the result also holds the [B, N, V] buffers of processed scores / raw logits, in that order.
+
+    Chunks (``tfgpt.generation.streaming``): with ``stop_at`` ([] int32) the program runs only while
+    ``step < min(stop_at, max_new)`` and returns its ``SequentialState``; ``resume`` (such a state)
+    continues from it instead of prefilling. The steps are the same ops, so chunked decoding emits
+    the tokens of one uninterrupted run (sampling draws are seeded by the step index).
     """
     if options.mode not in ("greedy", "sample"):
         raise ValueError(f"the sequential program runs greedy or sample, not {options.mode!r}")
@@ -53,7 +58,7 @@ def build_sequential_program(model, options: DecodeOptions):
     stop = StopCheck(options)
     pads = has_eos or bool(stop)  # whether rows can finish before max_new
 
-    def program(prompt_ids, prompt_mask, new_slots, max_new, params):
+    def program(prompt_ids, prompt_mask, new_slots, max_new, params, resume=None, stop_at=None):
         count_trace()
         B, P, N = static_dim(prompt_ids, 0), static_dim(prompt_ids, 1), static_dim(new_slots, 0)
         T = P + N
@@ -85,15 +90,10 @@ def build_sequential_program(model, options: DecodeOptions):
                 logit_log = (record(logit_log[0], rows, step, logits),)
             return token, sequences, done, (score_log, logit_log)
 
-        V = forward.vocab_size
-        logs = (((tf.zeros([B, N, V]),) if options.output_scores else ()),
-                ((tf.zeros([B, N, V]),) if options.output_logits else ()))
-        sequences = tf.concat([prompt_ids, tf.fill([B, N], params.pad_token_id)], axis=1)  # (B, T)
-        logits, cache = forward.next_logits(prompt_ids, cache_mask, forward.empty_cache(B, T), 0)  # prefill
-        token, sequences, done, logs = choose(logits, 0, sequences, tf.zeros([B], tf.bool), logs)
+        limit = max_new if stop_at is None else tf.minimum(stop_at, max_new)
 
         def cond(state):
-            return (state.step < max_new) & ~tf.reduce_all(state.done)
+            return (state.step < limit) & ~tf.reduce_all(state.done)
 
         def body(state):
             logits, cache = forward.next_logits(state.token[:, None], cache_mask, state.cache,
@@ -102,8 +102,19 @@ def build_sequential_program(model, options: DecodeOptions):
                                                   (state.score_log, state.logit_log))
             return (SequentialState(state.step + 1, token, done, sequences, cache, *logs),)
 
-        start = SequentialState(tf.constant(1), token, done, sequences, cache, *logs)
+        if resume is None:
+            V = forward.vocab_size
+            logs = (((tf.zeros([B, N, V]),) if options.output_scores else ()),
+                    ((tf.zeros([B, N, V]),) if options.output_logits else ()))
+            sequences = tf.concat([prompt_ids, tf.fill([B, N], params.pad_token_id)], axis=1)  # (B, T)
+            logits, cache = forward.next_logits(prompt_ids, cache_mask, forward.empty_cache(B, T), 0)  # prefill
+            token, sequences, done, logs = choose(logits, 0, sequences, tf.zeros([B], tf.bool), logs)
+            start = SequentialState(tf.constant(1), token, done, sequences, cache, *logs)
+        else:
+            start = SequentialState(*resume)
         (end,) = tf.while_loop(cond, body, (start,), maximum_iterations=N)
+        if stop_at is not None:
+            return end
         return (end.sequences[:, P:], end.step) + end.score_log + end.logit_log  # (B, N), [], ([B, N, V],)*
 
     return program

@@ -48,9 +48,11 @@ class DecodeOptions:
     beam search, which samples its candidates when ``do_sample`` (HF's beam sampling).
 
     ``processors`` (a tuple of ``tfgpt.generation.processors`` processors or TF callables, HF's order)
-    replaces the built-in penalty and warpers: the program applies the whole list to each step's
-    scores and the sampler only draws (``top_k`` / ``use_top_p`` / ``use_repetition_penalty`` are
-    then off, except ``top_k`` as contrastive search's candidate count). ``stopping`` holds in-graph
+    is applied to each step's scores; ``generate`` puts the whole list there (penalty and warpers
+    included) and the sampler only draws. The built-in run-time ones may be kept around the list
+    (the exported text signatures do): ``use_repetition_penalty`` runs before it, the sampler's
+    temperature / ``top_k`` / ``use_top_p`` after it, which is HF's order for processors that sit
+    between the penalty and the warpers (no-repeat n-grams, bad words, min length). ``stopping`` holds in-graph
     stopping criteria checked after each token besides eos and the length (not in beam search).
     ``output_scores`` / ``output_logits`` make the program also return [B, N, V] float32 buffers of
     the processed scores / raw logits of every step.
@@ -81,8 +83,6 @@ class DecodeOptions:
         if self.processors is not None:
             if not isinstance(self.processors, tuple):
                 raise TypeError(f"processors must be a tuple, got {type(self.processors).__name__}")
-            if self.use_top_p or self.use_repetition_penalty or (self.top_k and self.mode != "contrastive"):
-                raise ValueError("with a processors list, top_k / top_p / repetition_penalty are in the list")
         if self.stopping is not None:
             if not isinstance(self.stopping, tuple):
                 raise TypeError(f"stopping must be a tuple, got {type(self.stopping).__name__}")
@@ -207,11 +207,11 @@ class ScoreProcessors:
         self.chain = None if options.processors is None else LogitsProcessorList(options.processors)
 
     def __call__(self, input_ids, scores, cur_len, valid, prompt_lengths):
+        if self.penalty is not None:  # first, as HF orders it before the other processors
+            scores = repetition_penalty(input_ids, scores, valid, self.penalty)
         if self.chain is not None:
             state = DecodeState(input_ids, valid, tf.convert_to_tensor(cur_len, tf.int32), prompt_lengths)
             return self.chain(state, scores)
-        if self.penalty is not None:
-            scores = repetition_penalty(input_ids, scores, valid, self.penalty)
         return scores
 
 
