@@ -18,6 +18,7 @@ from typing import Optional, Sequence, Union
 import numpy as np
 import tensorflow as tf
 
+from tfgpt.generation import program_cache
 from tfgpt.generation.beam import build_beam_program
 from tfgpt.generation.contrastive import build_contrastive_program
 from tfgpt.generation.loop import build_sequential_program
@@ -42,7 +43,9 @@ def compile_program(model, options: DecodeOptions):
 def cached_program(model, options: DecodeOptions, batch: int, prompt_bucket: int, new_bucket: int):
     """The compiled program of ``model`` for ``options`` and these shapes, from the model's cache or new.
 
-    One ``tf.function`` per shape: each traces once (no retracing warnings across buckets).
+    One ``tf.function`` per shape: each traces once (no retracing warnings across buckets). With
+    tfgpt's XLA cache on, it is kept between processes (``program_cache``): a later process loads it
+    without tracing.
     """
     cache = getattr(model, "_generate_cache", None)
     if cache is None:
@@ -51,7 +54,7 @@ def cached_program(model, options: DecodeOptions, batch: int, prompt_bucket: int
     key = (batch, prompt_bucket, new_bucket, model.config.vocab_size, model.transformer.compute_dtype, options)
     program = cache.get(key)
     if program is None:
-        program = cache[key] = compile_program(model, options)
+        program = cache[key] = program_cache.wrap(model, options, key[:3], compile_program(model, options))
     return program
 
 
