@@ -203,3 +203,16 @@ def test_kept_programs_give_the_tokens_of_the_traced_program(tmp_path):
         cold, warm = run_child(GENERATE, **env), run_child(GENERATE, **env)
         assert off["tokens"] == cold["tokens"] == warm["tokens"], kwargs
         assert cold["traces"] == 1 and warm["traces"] == 0, kwargs
+
+
+def test_program_without_a_portable_module_is_remembered(tmp_path):
+    """A program whose StableHLO cannot be kept is marked once; later processes trace it as usual."""
+    store = tmp_path / "xla"
+    code = ("from tfgpt.generation import program_cache\n"
+            "program_cache.portable_module = lambda text: None\n" + GENERATE)
+    first = run_child(code, TFGPT_XLA_CACHE_DIR=store)
+    (name,) = program_files(store)
+    assert (store / "programs" / name).read_bytes().count(b"unsupported") == 1
+    second = run_child(GENERATE, TFGPT_XLA_CACHE_DIR=store)  # the marker is read: no module is made
+    assert second["tokens"] == first["tokens"] and second["traces"] == 1
+    assert program_files(store) == [name]

@@ -139,6 +139,11 @@ class PersistentProgram:
         self.failed = False
         self.loaded = False  # True when the module came from a file another process wrote
 
+    def __getattr__(self, name):  # the tf.function's own API (get_concrete_function, ...)
+        if name == "fallback":
+            raise AttributeError(name)
+        return getattr(self.fallback, name)
+
     def path(self, key: str) -> Optional[Path]:
         directory = programs_directory()
         return None if directory is None else directory / (key + SUFFIX)
@@ -154,6 +159,8 @@ class PersistentProgram:
             return False
         self.module, self.meta = found
         self.loaded = True
+        if self.meta.get("unsupported"):  # an earlier process found no portable module: trace as usual
+            self.failed = True
         return True
 
     def _build(self, key: str, args) -> bool:
@@ -168,19 +175,23 @@ class PersistentProgram:
             return False
         text = self.fallback.experimental_get_compiler_ir(*args)(stage="stablehlo")
         module = portable_module(text)
-        if module is None:
+        if module is None:  # remembered, so that later processes do not lower it again for nothing
+            self._write(key, b"", dict(key=key, unsupported=True))
             return False
         self.module = module
         self.meta = dict(key=key, weights=order, inputs=[_spec(t) for t in tf.nest.flatten(args)],
                          outputs=[_spec(o) for o in outputs])
+        self._write(key, module, self.meta)
+        return True
+
+    def _write(self, key: str, module: bytes, meta: dict) -> None:
         path = self.path(key)
         if path is not None:
             try:
-                atomic_write_bytes(path, _pack(module, self.meta))
+                atomic_write_bytes(path, _pack(module, meta))
                 _prune(path.parent)
             except OSError:
                 pass
-        return True
 
     def _run(self, flat: List[tf.Tensor]):
         weights = self.model.weights
@@ -196,7 +207,10 @@ class PersistentProgram:
         flat = [tf.convert_to_tensor(t) for t in tf.nest.flatten(args)]
         if self.module is None:
             key = program_key(self.model, self.options, self.shapes)
-            if not (self._load(key) and self._fits(flat)):
+            loaded = self._load(key)
+            if self.failed:
+                return self.fallback(*args)
+            if not (loaded and self._fits(flat)):
                 self.module = None
                 if not self._build(key, args):
                     self.failed = True
@@ -205,9 +219,7 @@ class PersistentProgram:
                 return self._run(flat)
             except (tf.errors.OpError, ValueError, TypeError, IndexError):  # module not runnable here
                 self.failed = True
-                path = self.path(self.meta["key"])
-                if path is not None and path.exists():
-                    path.unlink(missing_ok=True)
+                self._write(key, b"", dict(key=key, unsupported=True))
                 return self.fallback(*args)
         if not self._fits(flat):
             return self.fallback(*args)
