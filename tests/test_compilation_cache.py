@@ -1,6 +1,7 @@
 """The persistent XLA compilation cache: entries written by one process, found by the next (same
 tokens, nothing compiled again), nothing written when switched off, TF_XLA_FLAGS merged, the store
-kept whole (stale private folders removed, oldest entries pruned).
+kept whole (stale private folders removed, oldest entries pruned). The decode programs kept beside it:
+a later process runs them without tracing, a damaged file is written again.
 
 Every case runs in a fresh child process: TensorFlow reads TF_XLA_FLAGS once per process.
 """
@@ -22,10 +23,12 @@ GENERATE = textwrap.dedent(f"""
     from conftest import tiny_model
     model = tiny_model()
     ids = np.array([[5, 17, 3, 42, 8, 1, 77, 23, 9, 64, 2, 31]], np.int32)
-    out = model.generate(ids, max_new_tokens=12).numpy()
+    kwargs = json.loads(os.environ.get("GENERATE_KWARGS", "{{}}"))
+    out = model.generate(ids, max_new_tokens=12, **kwargs).numpy()
     print(json.dumps(dict(tokens=out.tolist(), compiled=tfgpt.compilation_cache.compiled_entries(),
                           flags=os.environ.get("TF_XLA_FLAGS", ""),
-                          store=tfgpt.compilation_cache.active_directory())))
+                          store=tfgpt.compilation_cache.active_directory(),
+                          traces=tfgpt.generation.trace_count())))
 """)
 
 FLAGS = textwrap.dedent("""
@@ -45,9 +48,16 @@ def run_child(code, timeout=600, **env):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def store_files(path):
-    """Every file under the store, private folders included (names relative to it)."""
-    return sorted(os.path.relpath(os.path.join(d, f), path) for d, _, fs in os.walk(path) for f in fs)
+def store_files(path, programs=False):
+    """Every file under the store, private folders included (names relative to it); the decode
+    programs' folder only with ``programs``."""
+    names = sorted(os.path.relpath(os.path.join(d, f), path) for d, _, fs in os.walk(path) for f in fs)
+    return [n for n in names if programs or not n.startswith("programs" + os.sep)]
+
+
+def program_files(store):
+    folder = store / "programs"
+    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
 
 
 def test_second_process_loads_what_the_first_compiled(tmp_path):
@@ -60,10 +70,14 @@ def test_second_process_loads_what_the_first_compiled(tmp_path):
     assert all(name.startswith("tfgpt-tf") and name.endswith("_XLA_CPU_JIT.pb") for name in written)
     assert all(os.path.getsize(store / name) > 1000 for name in written)
 
+    programs = program_files(store)
+    assert len(programs) == 1 and programs[0].endswith(".mlir") and first["traces"] == 1
+
     second = run_child(GENERATE, TFGPT_XLA_CACHE_DIR=store)
     assert second["tokens"] == first["tokens"]
     assert second["compiled"] == []  # the program came from the cache: TensorFlow wrote no entry
-    assert store_files(store) == written
+    assert second["traces"] == 0  # and from the program file: nothing traced in Python
+    assert store_files(store) == written and program_files(store) == programs
 
 
 def test_tensorflow_imported_first_still_caches(tmp_path):
@@ -78,7 +92,7 @@ def test_switched_off_writes_nothing(tmp_path):
     inherited = ("--tf_xla_min_cluster_size=2 "
                  f"--tf_xla_persistent_cache_directory={tmp_path}/.tfgpt-work-1-x-y")
     out = run_child(GENERATE, TFGPT_XLA_CACHE="0", TFGPT_XLA_CACHE_DIR=store, TF_XLA_FLAGS=inherited)
-    assert out["store"] is None and out["compiled"] == []
+    assert out["store"] is None and out["compiled"] == [] and out["traces"] == 1
     assert out["flags"] == "--tf_xla_min_cluster_size=2"  # tfgpt's inherited flag dropped, the user's kept
     assert os.listdir(tmp_path) == []
 
@@ -157,3 +171,48 @@ def test_prune_removes_the_oldest_first(tmp_path):
     assert [p.name for p in compilation_cache.entries(tmp_path)] == ["b.pb", "c.pb"]
     with pytest.raises(ValueError, match="max_bytes"):
         compilation_cache.enable(tmp_path, max_bytes=0)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "other key"])
+def test_damaged_program_file_is_written_again(tmp_path, damage):
+    store = tmp_path / "xla"
+    first = run_child(GENERATE, TFGPT_XLA_CACHE_DIR=store)
+    (name,) = program_files(store)
+    path = store / "programs" / name
+    good = path.read_bytes()
+    if damage == "truncated":
+        path.write_bytes(good[: len(good) // 2])
+    elif damage == "garbage":
+        path.write_bytes(b"\x00\xff not a program")
+    else:  # a whole file written for another program
+        path.write_bytes(good.replace(name[:-len(".mlir")].encode(), b"0" * (len(name) - len(".mlir")), 1))
+    again = run_child(GENERATE, TFGPT_XLA_CACHE_DIR=store)
+    assert again["tokens"] == first["tokens"] and again["traces"] == 1  # traced again, no crash
+    assert path.read_bytes() == good  # and written whole again
+    third = run_child(GENERATE, TFGPT_XLA_CACHE_DIR=store)
+    assert third["tokens"] == first["tokens"] and third["traces"] == 0
+
+
+def test_kept_programs_give_the_tokens_of_the_traced_program(tmp_path):
+    """Sampling and beam search through the kept module: the tokens of the plain program (cache off)."""
+    store = tmp_path / "xla"
+    for kwargs in (dict(do_sample=True, top_k=5, top_p=0.9, temperature=0.8, seed=3),
+                   dict(num_beams=3, num_return_sequences=2), dict(repetition_penalty=1.3, eos_token_id=7)):
+        env = dict(TFGPT_XLA_CACHE_DIR=store, GENERATE_KWARGS=json.dumps(kwargs))
+        off = run_child(GENERATE, TFGPT_XLA_CACHE="0", **env)
+        cold, warm = run_child(GENERATE, **env), run_child(GENERATE, **env)
+        assert off["tokens"] == cold["tokens"] == warm["tokens"], kwargs
+        assert cold["traces"] == 1 and warm["traces"] == 0, kwargs
+
+
+def test_program_without_a_portable_module_is_remembered(tmp_path):
+    """A program whose StableHLO cannot be kept is marked once; later processes trace it as usual."""
+    store = tmp_path / "xla"
+    code = ("from tfgpt.generation import program_cache\n"
+            "program_cache.portable_module = lambda text: None\n" + GENERATE)
+    first = run_child(code, TFGPT_XLA_CACHE_DIR=store)
+    (name,) = program_files(store)
+    assert (store / "programs" / name).read_bytes().count(b"unsupported") == 1
+    second = run_child(GENERATE, TFGPT_XLA_CACHE_DIR=store)  # the marker is read: no module is made
+    assert second["tokens"] == first["tokens"] and second["traces"] == 1
+    assert program_files(store) == [name]

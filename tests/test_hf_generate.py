@@ -65,7 +65,6 @@ def test_lm_head_model_random_no_beam_search_generate(lm):
     np.testing.assert_array_equal(out[1::2, :7], ids)
 
 
-@pytest.mark.xfail(reason=GEN_OPTIONS, strict=True)
 def test_lm_head_model_random_no_beam_search_generate_bad_words(lm):
     ids = prompts()
     free = lm.generate(ids, do_sample=True, num_return_sequences=2, seed=0, max_new_tokens=10).numpy()[:, 7:]
@@ -75,7 +74,6 @@ def test_lm_head_model_random_no_beam_search_generate_bad_words(lm):
     assert not has_bad_words(out[:, 7:].tolist(), bad_words_ids)
 
 
-@pytest.mark.xfail(reason=GEN_OPTIONS, strict=True)
 def test_lm_head_model_no_beam_search_generate_dict_outputs(lm):
     ids = prompts()
     greedy = lm.generate(ids, do_sample=False, output_scores=True, output_hidden_states=True,
@@ -101,7 +99,6 @@ def test_lm_head_model_random_beam_search_generate(lm):
     np.testing.assert_array_equal(lm.generate(ids, num_beams=2).numpy(), beams[::2])
 
 
-@pytest.mark.xfail(reason=GEN_OPTIONS, strict=True)
 def test_lm_head_model_random_beam_search_generate_bad_words(lm):
     ids = prompts()
     free = lm.generate(ids, num_beams=2, num_return_sequences=2, max_new_tokens=10).numpy()[:, 7:]
@@ -111,7 +108,6 @@ def test_lm_head_model_random_beam_search_generate_bad_words(lm):
     assert not has_bad_words(out[:, 7:].tolist(), bad_words_ids)
 
 
-@pytest.mark.xfail(reason=GEN_OPTIONS, strict=True)
 def test_lm_head_model_beam_search_generate_dict_outputs(lm):
     ids = prompts()
     beam = lm.generate(ids, do_sample=False, num_beams=2, output_scores=True, output_hidden_states=True,
@@ -187,8 +183,6 @@ def test_generate_tf_function_export_fixed_batch_size(lm, tmp_path):
 
 # --- generation integration mixin ----------------------------------------------------------------
 
-@pytest.mark.xfail(reason=GEN_OPTIONS + ": unknown keywords are a TypeError today, HF's is a ValueError",
-                   strict=True)
 def test_validate_generation_inputs_unknown_keywords():
     lm = tiny_model("lm")
     ids = prompts(batch=1)
@@ -271,7 +265,6 @@ def test_eos_token_id_int_and_list_top_k_top_sampling(lm):
     np.testing.assert_array_equal(as_int[0], np.concatenate([ids[0], free[:first + 1]]))
 
 
-@pytest.mark.xfail(reason=GEN_OPTIONS, strict=True)
 def test_custom_logits_processor():
     """HF: min_length both in the config and as a user processor raises; the processor alone runs."""
     from tfgpt.generation.processors import MinLengthLogitsProcessor

@@ -19,9 +19,12 @@ machines never loads a foreign executable.
 
 An entry is keyed by the traced function (its name includes a per-process counter) and its HLO, so it
 is found again by a process that traces the same programs in the same order (a script, a server, the
-CLI); a process that traced other functions first compiles afresh and adds an entry. The trace
-itself (Python building the graph) and TensorFlow's lowering of it to HLO run in every process; the
-cache saves XLA's compile. Loading an entry, TensorFlow logs two harmless lines at error level (it
+CLI); a process that traced other functions first compiles afresh and adds an entry. For such
+functions the trace (Python building the graph) and TensorFlow's lowering of it to HLO run in every
+process; the cache saves XLA's compile. ``generate``'s decode programs go further
+(``tfgpt.generation.program_cache``): their StableHLO modules are kept in ``{store}/programs`` and run
+through ``XlaCallModule``, whose entries are keyed by the module alone, so a later process traces and
+lowers nothing and its first call costs the module's load plus the run. Loading an entry, TensorFlow logs two harmless lines at error level (it
 first tries to parse the entry as text, "Error parsing text-format tensorflow.XlaSerializedCacheEntry";
 on some CPUs the loader names a tuning feature such as +prefer-no-gather); TF_CPP_MIN_LOG_LEVEL=3
 hides them.

@@ -27,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfgpt.generation import processors as P
+from tfgpt.generation import program_cache
 from tfgpt.generation.beam import build_beam_program
 from tfgpt.generation.config import DEFAULTS, GenerationConfig
 from tfgpt.generation.contrastive import build_contrastive_program
@@ -64,6 +65,9 @@ def cached_program(model, options: DecodeOptions, batch: int, prompt_bucket: int
     One ``tf.function`` per shape and ``use`` ("run": one call per generate; "chunks": the chunked
     calls of ``streaming``; "graph": calls from inside other functions): each traces once or twice
     (no retracing warnings across buckets).
+    The plain programs ("run", no logits processors or stopping criteria: their options are values,
+    never user code) are kept between processes with tfgpt's XLA cache on (``program_cache``): a later
+    process loads them without tracing.
     """
     cache = getattr(model, "_generate_cache", None)
     if cache is None:
@@ -72,7 +76,10 @@ def cached_program(model, options: DecodeOptions, batch: int, prompt_bucket: int
     key = (batch, prompt_bucket, new_bucket, model.config.vocab_size, model.transformer.compute_dtype, options, use)
     program = cache.get(key)
     if program is None:
-        program = cache[key] = compile_program(model, options)
+        program = compile_program(model, options)
+        if use == "run" and options.processors is None and not options.stopping:
+            program = program_cache.wrap(model, options, key[:3], program)
+        cache[key] = program
     return program
 
 
