@@ -45,6 +45,7 @@ from tfgpt.generation.request import (  # noqa: F401
     prepare_request,
     resolve_special_ids,
 )
+from tfgpt.generation.scores import compute_transition_scores  # noqa: F401
 from tfgpt.generation.sampling import (  # noqa: F401
     GreedySampler,
     MultinomialSampler,

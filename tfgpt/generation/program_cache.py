@@ -21,6 +21,7 @@ the traced ``tf.function`` of this process.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 import re
@@ -173,7 +174,10 @@ class PersistentProgram:
         order = [handles.get(id(h)) for h in concrete.captured_inputs]
         if None in order:  # a capture that is not a model weight: not a pure function of its arguments
             return False
-        text = self.fallback.experimental_get_compiler_ir(*args)(stage="stablehlo")
+        # every argument spelled out: the compiler-IR call does not fill in Python defaults itself
+        bound = inspect.signature(self.fallback.python_function).bind(*args)
+        bound.apply_defaults()
+        text = self.fallback.experimental_get_compiler_ir(*bound.args, **bound.kwargs)(stage="stablehlo")
         module = portable_module(text)
         if module is None:  # remembered, so that later processes do not lower it again for nothing
             self._write(key, b"", dict(key=key, unsupported=True))

@@ -517,6 +517,34 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
         return callable(getattr(cls, "generate", None))
 
     @property
+    def generation_config(self):
+        """``generate``'s defaults (HF): read from generation_config.json by ``from_pretrained``, else
+        the ones the model config implies; None for heads that cannot generate."""
+        own = self.__dict__.get("_generation_config")
+        if own is None and self.can_generate():
+            from tfgpt.generation.config import GenerationConfig
+
+            own = GenerationConfig.from_model_config(self.config)
+            object.__setattr__(self, "_generation_config", own)  # outside Keras' tracking
+        return own
+
+    @generation_config.setter
+    def generation_config(self, value):
+        from tfgpt.generation.config import GenerationConfig
+
+        if value is not None and not isinstance(value, GenerationConfig):
+            raise TypeError(f"generation_config must be a GenerationConfig or None, got {type(value).__name__}")
+        object.__setattr__(self, "_generation_config", value)
+
+    def compute_transition_scores(self, sequences, scores, beam_indices=None, normalize_logits=False):
+        """HF's transition scores: the score of each generated token [B, new] from ``generate``'s
+        ``sequences`` and ``scores`` (and ``beam_indices`` for beams); see
+        ``tfgpt.generation.compute_transition_scores``."""
+        from tfgpt.generation.scores import compute_transition_scores
+
+        return compute_transition_scores(sequences, scores, self.config.vocab_size, beam_indices, normalize_logits)
+
+    @property
     def input_signature(self):
         """The serving inputs: ``input_ids`` and ``attention_mask`` [B, S], int32 (HF's rule)."""
         return {name: tf.TensorSpec((None, None), tf.int32, name=name)
