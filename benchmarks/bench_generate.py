@@ -22,6 +22,8 @@ trained model's weights instead.
 ``--stream-chunks 1,4,8`` adds batch-1 rows for streamed generation (``streamer=``, decoded in
 compiled chunks of k steps with the KV cache kept between them), interleaved with the single program
 so both see the same load, each checked token for token against it (``--only-stream``: just these).
+``--only-processors`` runs plain greedy against typical logits-processor sets (``PROCESSOR_SETS``),
+batch 1 and 16, interleaved run by run.
 """
 
 from __future__ import annotations
@@ -132,6 +134,44 @@ def stream_rows(model, args, rng):
               f"{med / base:>6.3f}x")
 
 
+# Processor sets for processor_rows: the options HF users pass most, against plain greedy in the same runs.
+PROCESSOR_SETS = {
+    "greedy + repetition_penalty 1.2 (basic program)": dict(repetition_penalty=1.2),
+    "greedy + no_repeat_ngram 3 + rep. penalty 1.2": dict(no_repeat_ngram_size=3, repetition_penalty=1.2),
+    "sample top_k 50 top_p 0.9 temp 0.8 (basic)": dict(do_sample=True, top_k=50, top_p=0.9, temperature=0.8, seed=0),
+    "the same + no_repeat_ngram 3 + min_new_tokens 8": dict(do_sample=True, top_k=50, top_p=0.9, temperature=0.8,
+                                                           seed=0, no_repeat_ngram_size=3, min_new_tokens=8,
+                                                           eos_token_id=0),
+}
+
+
+def processor_rows(model, args, rng):
+    """Batch 1 and 16: plain greedy against typical processor sets, interleaved run by run."""
+    from tfgpt import generation
+
+    cfg = model.config
+    for batch in [int(b) for b in args.batches.split(",") if b]:
+        prompts = [rng.integers(0, cfg.vocab_size, (batch, args.prompt_len)) for _ in range(args.runs + 1)]
+        variants = {"plain greedy": {}} | PROCESSOR_SETS
+        calls = {name: (lambda p, kw=kw: model.generate(p, max_new_tokens=args.new_tokens, **kw).numpy())
+                 for name, kw in variants.items()}
+        for call in calls.values():  # compile
+            call(prompts[0])
+        traces = generation.trace_count()
+        walls = {name: [] for name in calls}
+        for p in prompts[1:]:
+            for name, call in calls.items():
+                walls[name] += timed(lambda: call(p), 1)[0]
+        assert generation.trace_count() == traces, "a same-bucket call retraced"
+        base = statistics.median(walls["plain greedy"])
+        print(f"\nprocessors, batch {batch}, {args.prompt_len}-token prompt + {args.new_tokens} new "
+              f"(median / min s; tokens/s; time relative to plain greedy in the same runs):")
+        for name, w in walls.items():
+            med = statistics.median(w)
+            print(f"  {name:<50} {med:>8.3f} {min(w):>8.3f} {batch * args.new_tokens / med:>9.1f} tokens/s "
+                  f"{med / base:>6.3f}x")
+
+
 def generate_no_cache(model, input_ids, max_new_tokens):
     """Greedy decoding that re-runs the full forward pass over the growing sequence per token (eager)."""
     import tensorflow as tf
@@ -208,6 +248,8 @@ def main(argv=None):
     ap.add_argument("--stream-chunks", default="1,4,8,16",
                     help="comma-separated chunk sizes of the streamed batch-1 rows ('' to skip)")
     ap.add_argument("--only-stream", action="store_true", help="only the streamed rows")
+    ap.add_argument("--only-processors", action="store_true",
+                    help="only the rows of typical logits-processor sets against plain greedy")
     ap.add_argument("--no-varied", action="store_true",
                     help="skip the varied-weights rows (at GPT-1 size scale-1.0 weights repeat tokens too)")
     args = ap.parse_args(argv)
@@ -231,6 +273,9 @@ def main(argv=None):
           f"prompt {args.prompt_len}, {args.new_tokens} new tokens, greedy, {args.runs} runs; "
           f"nominal batch-1 bandwidth limit {limit:.1f} tokens/s at {args.bandwidth_gbs:g} GB/s")
 
+    if args.only_processors:
+        processor_rows(model, args, rng)
+        return
     stream_rows(model, args, rng)
     if args.only_stream:
         return
