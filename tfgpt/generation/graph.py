@@ -3,16 +3,21 @@
 HF's XLA pattern, ``tf.function(model.generate, jit_compile=True)(input_ids=..., attention_mask=...,
 max_new_tokens=...)``, and any ``model.generate`` call while a function is traced, come here: the
 prompts are symbolic, so the eager request path (numpy, one compiled program per bucket) cannot run.
-Shapes must be static: [B, S] prompts (HF's advice: pad them to a few fixed lengths) and a Python
-``max_new_tokens``, so each shape traces once. The other options are validated as in the eager path
-(``plan_generation`` on a stand-in prompt of the same shape) and select the same program, which is
-called on the prompts padded to the eager path's buckets: the tokens equal eager ``generate``'s.
+``max_new_tokens`` must be a Python int. The options are validated as in the eager path
+(``plan_generation`` on a stand-in prompt of the same shape, 1 for an unknown dimension) and select
+the same program. With a static prompt shape it is called on the prompts padded to the eager path's
+buckets, so each shape traces once. A batch or length unknown at trace time (an ``input_signature``
+with None) is read with ``tf.shape``: an unknown length needs ``max_new_tokens`` and runs at the
+actual width P = S with N = ``max_new_tokens`` (the programs are left-padding safe); an outer
+``jit_compile=True`` function compiles per concrete shape at run time. Either way the tokens equal
+eager ``generate``'s.
 
 The result is int32 [B', S + max_new_tokens] (prompt left-aligned, as eager): a symbolic call
 cannot trim to the longest row, so rows that finished early hold ``pad_token_id`` after their eos.
-``seed`` may be a scalar tensor (one trace for every seed); the other options are Python values.
-Processors, stop strings and stopping criteria run in the program as in eager ``generate``;
-``streamer``, ``max_time``, speculative decoding and ``return_dict_in_generate`` need the eager call.
+``return_dict_in_generate`` gives the output object with ``sequences`` only. ``seed`` may be a
+scalar tensor (one trace for every seed); the other options are Python values. Processors, stop
+strings and stopping criteria run in the program as in eager ``generate``; ``streamer``,
+``max_time``, speculative decoding and ``output_scores`` / ``output_logits`` need the eager call.
 """
 
 from __future__ import annotations
