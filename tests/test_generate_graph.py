@@ -9,6 +9,7 @@ import tensorflow as tf
 import tfgpt
 from conftest import left_pad, tiny_config
 from tfgpt import generation
+from tfgpt.models.outputs import GenerateBeamDecoderOnlyOutput
 
 
 @pytest.fixture(scope="module")
@@ -76,9 +77,15 @@ def test_symbolic_generate_errors_name_the_argument(model):
     ids = tf.constant([[3, 4, 5]])
     with pytest.raises(TypeError, match="max_new_tokens"):
         tf.function(lambda i, n: model.generate(i, max_new_tokens=n))(ids, tf.constant(4))
-    with pytest.raises(ValueError, match="input_ids.*static shape"):
-        tf.function(lambda i: model.generate(i, max_new_tokens=4),
+    with pytest.raises(ValueError, match="unknown length.*max_new_tokens"):
+        tf.function(lambda i: model.generate(i),
                     input_signature=[tf.TensorSpec([None, None], tf.int32)]).get_concrete_function()
+    with pytest.raises(ValueError, match="known rank"):
+        tf.function(lambda i: model.generate(i, max_new_tokens=4),
+                    input_signature=[tf.TensorSpec(None, tf.int32)]).get_concrete_function()
+    with pytest.raises(ValueError, match="output_scores"):
+        tf.function(lambda i: model.generate(i, max_new_tokens=4, return_dict_in_generate=True,
+                                             output_scores=True))(ids)
     with pytest.raises(ValueError, match="streamer"):
         tf.function(lambda i: model.generate(i, max_new_tokens=4, streamer=object()))(ids)
     with pytest.raises(ValueError, match="n_positions"):
@@ -94,3 +101,56 @@ def test_processors_and_bos_start_inside_a_tf_function(model):
     np.testing.assert_array_equal(got, want)
     start = tf.function(lambda: model.generate(max_new_tokens=6, bos_token_id=4))().numpy()
     np.testing.assert_array_equal(start, model.generate(max_new_tokens=6, bos_token_id=4).numpy())
+
+
+def padded(rows, width):
+    """``left_pad`` to ``width`` columns."""
+    ids, mask = left_pad(rows)
+    extra = [[0, 0], [width - ids.shape[1], 0]]
+    return np.pad(ids, extra), np.pad(mask, extra)
+
+
+DYNAMIC = {"batch": [None, 5], "length": [3, None], "both": [None, None]}
+
+
+@pytest.mark.parametrize("jit", [True, False], ids=["jit", "plain"])
+@pytest.mark.parametrize("dims", list(DYNAMIC))
+def test_dynamic_batch_and_length_equal_eager(model, dims, jit):
+    ids, mask = left_pad(ROWS)
+    spec = [tf.TensorSpec(DYNAMIC[dims], tf.int32)] * 2
+    greedy, sample = dict(max_new_tokens=7), dict(max_new_tokens=7, do_sample=True, top_k=20, seed=5)
+    for kw in (greedy, sample):
+        want = model.generate(ids, attention_mask=mask, **kw).numpy()
+        run = tf.function(lambda i, m: model.generate(i, attention_mask=m, **kw), input_signature=spec,
+                          jit_compile=jit)
+        got = run(tf.constant(ids, tf.int32), tf.constant(mask, tf.int32))
+        assert got.dtype == tf.int32
+        np.testing.assert_array_equal(got.numpy(), want)
+    if dims != "length":  # the same trace serves another batch size
+        run = tf.function(lambda i, m: model.generate(i, attention_mask=m, **greedy), input_signature=spec,
+                          jit_compile=jit)
+        for rows in (ROWS[:1], ROWS):
+            ids, mask = padded(rows, 5)
+            np.testing.assert_array_equal(run(tf.constant(ids, tf.int32), tf.constant(mask, tf.int32)).numpy(),
+                                          model.generate(ids, attention_mask=mask, **greedy).numpy())
+        assert run.experimental_get_tracing_count() == 1
+
+
+def test_dynamic_length_beam_search_and_return_dict(model):
+    ids, mask = left_pad(ROWS)
+    kw = dict(max_new_tokens=6, num_beams=3, num_return_sequences=2)
+    want = model.generate(ids, attention_mask=mask, return_dict_in_generate=True, **kw)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)] * 2, jit_compile=True)
+    def run(i, m):
+        out = model.generate(i, attention_mask=m, return_dict_in_generate=True, **kw)
+        assert isinstance(out, GenerateBeamDecoderOnlyOutput) and list(out) == ["sequences"]
+        return out["sequences"]
+
+    np.testing.assert_array_equal(run(tf.constant(ids, tf.int32), tf.constant(mask, tf.int32)).numpy(),
+                                  want.sequences.numpy())
+    for width in (6, 9):  # other run-time lengths, the same trace
+        ids, mask = padded(ROWS, width)
+        np.testing.assert_array_equal(run(tf.constant(ids, tf.int32), tf.constant(mask, tf.int32)).numpy(),
+                                      model.generate(ids, attention_mask=mask, **kw).numpy())
+    assert run.experimental_get_tracing_count() == 1

@@ -5,9 +5,7 @@ From ``tests/test_modeling_tf_common.py`` (``test_lm_head_model_*``, ``test_xla_
 ``test_eos_token_id_int_and_list_top_k_top_sampling``) and the generation integration mixin
 (``test_validate_generation_inputs``, ``test_max_new_tokens_decoder_only``,
 ``test_eos_token_id_int_and_list_*``, ``test_custom_logits_processor``). HF's hub checkpoints become
-the seeded tiny model; HF's "does not fail" checks become exact ids. HF's export tests with a dynamic
-batch or length dimension are marked ``xfail(strict=True)``: tfgpt's in-graph ``generate`` needs static
-shapes (README, Known limits).
+the seeded tiny model; HF's "does not fail" checks become exact ids.
 """
 
 import numpy as np
@@ -17,7 +15,6 @@ import tensorflow as tf
 from conftest import tiny_model
 
 VOCAB = 99
-GRAPH = "generate inside tf.function needs static batch and length dimensions"
 
 
 def prompts(batch=3, length=7, seed=0, low=1, high=98):
@@ -167,13 +164,11 @@ def _export_and_compare(lm, tmp_path, spec_shape, rows, masks):
                                       lm.generate(**inputs, max_new_tokens=2).numpy())
 
 
-@pytest.mark.xfail(reason=GRAPH, strict=True)
 def test_generate_tf_function_export_fixed_input_length(lm, tmp_path):
     ids, masks = [[2, 0], [12, 13]], [[1, 0], [1, 1]]
     _export_and_compare(lm, tmp_path, (None, 2), [ids[:1], ids], [masks[:1], masks])
 
 
-@pytest.mark.xfail(reason=GRAPH, strict=True)
 def test_generate_tf_function_export_fixed_batch_size(lm, tmp_path):
     _export_and_compare(lm, tmp_path, (1, None), [[[2]], [[12, 13]]], [[[1]], [[1, 1]]])
 

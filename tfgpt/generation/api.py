@@ -276,8 +276,8 @@ def generate(model, input_ids=None, attention_mask=None, generation_config=None,
     checked between those chunks and ends the call with what it generated.
 
     Inside a ``tf.function`` (symbolic ``input_ids``) the program is built into that graph
-    (``tfgpt.generation.graph``): static shapes, a Python ``max_new_tokens``, and the result is
-    [B', S + max_new_tokens] with ``pad_token_id`` after each row's end.
+    (``tfgpt.generation.graph``): a Python ``max_new_tokens``, static or run-time batch and length,
+    and the result is [B', S + max_new_tokens] with ``pad_token_id`` after each row's end.
     """
     if not tf.executing_eagerly():
         from tfgpt.generation.graph import symbolic_generate
