@@ -55,7 +55,9 @@ class DecodeOptions:
     between the penalty and the warpers (no-repeat n-grams, bad words, min length). ``stopping`` holds in-graph
     stopping criteria checked after each token besides eos and the length (not in beam search).
     ``output_scores`` / ``output_logits`` make the program also return [B, N, V] float32 buffers of
-    the processed scores / raw logits of every step.
+    the processed scores / raw logits of every step. ``output_attentions`` / ``output_hidden_states``
+    (greedy and sampling only) make it also return the prefill's attentions [L, B, H, P, T] / hidden
+    states [L + 1, B, P, E] and every later step's [N, L, B, H, T] / [N, L + 1, B, E].
     """
 
     mode: str = "greedy"
@@ -70,6 +72,8 @@ class DecodeOptions:
     stopping: Optional[tuple] = None
     output_scores: bool = False
     output_logits: bool = False
+    output_attentions: bool = False
+    output_hidden_states: bool = False
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -80,6 +84,10 @@ class DecodeOptions:
             raise ValueError(f"do_sample selects beam sampling in mode 'beam'; mode {self.mode!r} has its own")
         if self.mode == "contrastive" and self.top_k < 2:
             raise ValueError(f"contrastive search needs top_k > 1 candidates, got {self.top_k}")
+        if (self.output_attentions or self.output_hidden_states) and self.mode not in ("greedy", "sample"):
+            names = [n for n in ("output_attentions", "output_hidden_states") if getattr(self, n)]
+            raise ValueError(f"{' and '.join(names)} work with greedy search and sampling, not with "
+                             f"{self.mode} decoding")
         if self.processors is not None:
             if not isinstance(self.processors, tuple):
                 raise TypeError(f"processors must be a tuple, got {type(self.processors).__name__}")
@@ -159,6 +167,13 @@ class CachedForward:
         out = self.transformer(ids, attention_mask=mask, cache=cache, cache_index=index,
                                return_dict=True, training=False)
         return out.last_hidden_state, out.cache
+
+    def next_outputs(self, ids, mask, cache, index, attentions=False, hidden_states=False):
+        """(logits [B, V] float32 of the last of ``ids`` [B, S], the updated cache, L x [B, H, S, T]
+        attention probabilities or None, L + 1 x [B, S, E] hidden states (embeddings first) or None)."""
+        out = self.transformer(ids, attention_mask=mask, cache=cache, cache_index=index, return_dict=True,
+                               output_attentions=attentions, output_hidden_states=hidden_states, training=False)
+        return self.logits(out.last_hidden_state[:, -1, :]), out.cache, out.attentions, out.hidden_states
 
     def logits(self, hidden):
         """The LM head's float32 logits [..., V] of hidden states [..., E] (the tied token table)."""
