@@ -90,6 +90,39 @@ def test_chunked_decoding_keeps_the_outputs(model):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
 
 
+def test_beam_search_outputs_follow_the_running_beams(model):
+    ids = np.array([[5, 6, 7, 8], [9, 10, 11, 12]], np.int32)
+    K, new = 3, 4
+    out = model.generate(ids, num_beams=K, max_new_tokens=new, output_attentions=True, output_hidden_states=True,
+                         output_scores=True, return_dict_in_generate=True)
+    assert type(out).__name__ == "GenerateBeamDecoderOnlyOutput"
+    np.testing.assert_array_equal(out.sequences.numpy(), model.generate(ids, num_beams=K, max_new_tokens=new).numpy())
+    steps = len(out.scores)
+    assert len(out.attentions) == len(out.hidden_states) == steps
+    ref = model(ids, output_attentions=True, output_hidden_states=True, return_dict=True)
+    for layer, a in enumerate(out.attentions[0]):  # every beam starts from its prompt's prefill
+        np.testing.assert_allclose(a.numpy(), np.repeat(ref.attentions[layer].numpy(), K, axis=0), atol=1e-5)
+    for layer, h in enumerate(out.hidden_states[0]):
+        np.testing.assert_allclose(h.numpy(), np.repeat(ref.hidden_states[layer].numpy(), K, axis=0), atol=1e-5)
+    # step j's row beam_indices[j] is the running beam that the returned hypothesis extended there
+    sequences, beam_indices = out.sequences.numpy(), out.beam_indices.numpy()
+    checked = 0
+    for row in range(2):
+        for j in range(1, steps):
+            beam = beam_indices[row, j]
+            if beam < 0:
+                break
+            prefix = sequences[row:row + 1, :4 + j]
+            full = model(prefix, output_attentions=True, output_hidden_states=True, return_dict=True)
+            for layer, a in enumerate(out.attentions[j]):
+                assert a.shape == (2 * K, model.config.n_head, 1, 4 + j)
+                np.testing.assert_allclose(a.numpy()[beam], full.attentions[layer].numpy()[0, :, -1:], atol=1e-5)
+            for layer, h in enumerate(out.hidden_states[j]):
+                np.testing.assert_allclose(h.numpy()[beam], full.hidden_states[layer].numpy()[0, -1:], atol=1e-5)
+            checked += 1
+    assert checked >= 2
+
+
 def test_contrastive_and_speculative_refuse_them(model):
     ids = np.array([[3, 4, 5]], np.int32)
     with pytest.raises(ValueError, match="output_attentions"):

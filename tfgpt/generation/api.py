@@ -271,8 +271,9 @@ def generate(model, input_ids=None, attention_mask=None, generation_config=None,
     search; ``prompt_lookup_num_tokens`` or ``assistant_model`` decode speculatively (the same
     greedy tokens, the same sampling distribution). Without ``input_ids`` every row starts from
     ``bos_token_id``. ``return_dict_in_generate=True`` returns a ``GenerateDecoderOnlyOutput`` (beam
-    search: ``GenerateBeamDecoderOnlyOutput``) with ``scores`` (``output_scores``) and ``logits``
-    (``output_logits``). A ``streamer`` gets ``put(prompt)``, then ``put(tokens [B])`` per step while
+    search: ``GenerateBeamDecoderOnlyOutput``) with ``scores`` (``output_scores``), ``logits``
+    (``output_logits``) and, except in contrastive search, HF's per-step ``attentions`` /
+    ``hidden_states`` (``output_attentions`` / ``output_hidden_states``). A ``streamer`` gets ``put(prompt)``, then ``put(tokens [B])`` per step while
     greedy search or sampling decodes in compiled chunks of ``stream_chunk_size`` steps (default 8,
     the KV cache kept on the device between them), then ``end()``; ``max_time`` (seconds, HF's) is
     checked between those chunks and ends the call with what it generated.
@@ -307,16 +308,17 @@ def generate(model, input_ids=None, attention_mask=None, generation_config=None,
     return out
 
 
-def _step_outputs(r: GenerationRequest, prefill, log, steps: int, attention: bool) -> tuple:
+def _step_outputs(r: GenerationRequest, prefill, log, steps: int, attention: bool, beams: int = 1) -> tuple:
     """HF's per-step ``attentions`` / ``hidden_states`` from a sequential program's buffers.
 
     ``prefill`` [L, B, H, P, T] / [L + 1, B, P, E], ``log`` [N, L, B, H, T] / [N, L + 1, B, E]. The
     bucketed prompt is cut back to the request's ``w`` columns: step 0 is L x [B, H, w, w] /
-    (L + 1) x [B, w, E], step j L x [B, H, 1, w + j] / (L + 1) x [B, 1, E].
+    (L + 1) x [B, w, E], step j L x [B, H, 1, w + j] / (L + 1) x [B, 1, E]. In beam search the
+    prefill's rows are repeated ``beams`` times (B * K rows, as the steps').
     """
     P = r.prompt_bucket
     w = min(P, r.width)
-    prefill, log = prefill.numpy(), log.numpy()
+    prefill, log = np.repeat(prefill.numpy(), beams, axis=1), log.numpy()
     if attention:
         first = tuple(tf.constant(a[:, :, P - w:P, P - w:P]) for a in prefill)
         later = [tuple(tf.constant(a[:, :, None, P - w:P + j]) for a in log[j]) for j in range(1, steps)]
@@ -348,6 +350,10 @@ def finish_generation(r: GenerationRequest, result, return_dict: bool = False):
         if o.output_logits:
             log = rest.pop(0)
             extra["logits"] = tuple(log[:, j, :] for j in range(steps))
+        if o.output_attentions:  # the running beams', as HF (the prompt's repeated for each beam)
+            extra["attentions"] = _step_outputs(r, rest.pop(0), rest.pop(0), steps, True, o.num_beams)
+        if o.output_hidden_states:
+            extra["hidden_states"] = _step_outputs(r, rest.pop(0), rest.pop(0), steps, False, o.num_beams)
     else:
         out, steps = result[0], int(result[1])  # (B, N), []
         tokens = out.numpy()[:, :steps]

@@ -17,6 +17,7 @@ from tfgpt.generation.program import (
     ScoreProcessors,
     StopCheck,
     count_trace,
+    put_step,
     record,
     static_dim,
 )
@@ -101,21 +102,14 @@ def build_sequential_program(model, options: DecodeOptions):
         def cond(state):
             return (state.step < limit) & ~tf.reduce_all(state.done)
 
-        def put(log, step, values):
-            """``log`` (prefill, steps [N, ...]) with ``values`` (a list of [B, 1, ...]) at slot ``step``."""
-            if not log:
-                return log
-            stacked = tf.stack([tf.squeeze(v, axis=-2 if v.shape.rank == 4 else 1) for v in values])  # (L', B, ...)
-            return (log[0], tf.tensor_scatter_nd_update(log[1], [[step]], tf.cast(stacked, log[1].dtype)[None]))
-
         def body(state):
             logits, cache, attn, hidden = forward.next_outputs(
                 state.token[:, None], cache_mask, state.cache, P + state.step - 1,
                 options.output_attentions, options.output_hidden_states)  # (B, V)
             token, sequences, done, logs = choose(logits, state.step, state.sequences, state.done,
                                                   (state.score_log, state.logit_log))
-            attn_log = put(state.attn_log, state.step, attn)  # attn: L x (B, H, 1, T)
-            hidden_log = put(state.hidden_log, state.step, hidden)  # hidden: (L + 1) x (B, 1, E)
+            attn_log = put_step(state.attn_log, state.step, attn)  # attn: L x (B, H, 1, T)
+            hidden_log = put_step(state.hidden_log, state.step, hidden)  # hidden: (L + 1) x (B, 1, E)
             return (SequentialState(state.step + 1, token, done, sequences, cache, *logs, attn_log, hidden_log),)
 
         if resume is None:

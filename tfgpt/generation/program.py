@@ -56,7 +56,7 @@ class DecodeOptions:
     stopping criteria checked after each token besides eos and the length (not in beam search).
     ``output_scores`` / ``output_logits`` make the program also return [B, N, V] float32 buffers of
     the processed scores / raw logits of every step. ``output_attentions`` / ``output_hidden_states``
-    (greedy and sampling only) make it also return the prefill's attentions [L, B, H, P, T] / hidden
+    (not in contrastive search) make it also return the prefill's attentions [L, B, H, P, T] / hidden
     states [L + 1, B, P, E] and every later step's [N, L, B, H, T] / [N, L + 1, B, E].
     """
 
@@ -84,10 +84,10 @@ class DecodeOptions:
             raise ValueError(f"do_sample selects beam sampling in mode 'beam'; mode {self.mode!r} has its own")
         if self.mode == "contrastive" and self.top_k < 2:
             raise ValueError(f"contrastive search needs top_k > 1 candidates, got {self.top_k}")
-        if (self.output_attentions or self.output_hidden_states) and self.mode not in ("greedy", "sample"):
+        if (self.output_attentions or self.output_hidden_states) and self.mode == "contrastive":
             names = [n for n in ("output_attentions", "output_hidden_states") if getattr(self, n)]
-            raise ValueError(f"{' and '.join(names)} work with greedy search and sampling, not with "
-                             f"{self.mode} decoding")
+            raise ValueError(f"{' and '.join(names)} work with greedy search, sampling and beam "
+                             f"search, not with {self.mode} decoding")
         if self.processors is not None:
             if not isinstance(self.processors, tuple):
                 raise TypeError(f"processors must be a tuple, got {type(self.processors).__name__}")
@@ -251,3 +251,13 @@ def record(buffer, rows, step, values):
     """``buffer`` [B, N, V] with ``values`` [B, V] written at step ``step`` (the output score logs)."""
     at = tf.stack([rows, tf.fill(tf.shape(rows), tf.convert_to_tensor(step, tf.int32))], axis=1)  # (B, 2)
     return tf.tensor_scatter_nd_update(buffer, at, values)
+
+
+def put_step(log, step, values):
+    """The per-step attention / hidden-state logs ``(prefill, steps [N, ...])`` with one step's
+    ``values`` (L x [B, H, 1, T] attentions or (L + 1) x [B, 1, E] hidden states) at slot ``step``;
+    ``()`` (not asked for) stays ``()``."""
+    if not log:
+        return log
+    stacked = tf.stack([v[:, :, 0, :] if v.shape.rank == 4 else v[:, 0, :] for v in values])  # (L', B, ...)
+    return log[0], tf.tensor_scatter_nd_update(log[1], [[step]], tf.cast(stacked, log[1].dtype)[None])
