@@ -207,8 +207,11 @@ def test_dict_outputs(tiny):
     assert beams.scores[0].shape == (3, 99) and beams.beam_indices.shape[0] == 2
     only_ids = tiny.generate(ids, max_new_tokens=4, return_dict_in_generate=True)
     assert list(only_ids.keys()) == ["sequences"]
-    with pytest.raises(ValueError, match="output_attentions"):
-        tiny.generate(ids, max_new_tokens=2, return_dict_in_generate=True, output_attentions=True)
+    attn = tiny.generate(ids, max_new_tokens=2, return_dict_in_generate=True, output_attentions=True)
+    assert list(attn.keys()) == ["sequences", "attentions"] and len(attn.attentions) == 2
+    with pytest.raises(ValueError, match="output_attentions"):  # not in contrastive search
+        tiny.generate(ids, max_new_tokens=2, return_dict_in_generate=True, output_attentions=True,
+                      penalty_alpha=0.6, top_k=4)
 
 
 def test_hf_defaults_and_arguments(tiny):

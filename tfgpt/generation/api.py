@@ -148,8 +148,6 @@ def _refuse_unsupported(gc: GenerationConfig) -> None:
         bad.append("assistant_early_exit")
     if gc.generation_kwargs:
         bad.append("generation_kwargs")
-    if gc.return_dict_in_generate:
-        bad += [name for name in ("output_attentions", "output_hidden_states") if getattr(gc, name)]
     if bad:
         raise ValueError(f"generate does not support {', '.join(bad)}")
 
@@ -207,6 +205,8 @@ def plan_generation(model, input_ids=None, attention_mask=None, generation_confi
     return_dict = bool(gc.return_dict_in_generate)
     output_scores = return_dict and bool(gc.output_scores)
     output_logits = return_dict and bool(gc.output_logits)
+    output_attentions = return_dict and bool(gc.output_attentions)
+    output_hidden_states = return_dict and bool(gc.output_hidden_states)
 
     procs = P.build_processors(gc, input_length=r.width, logits_processor=logits_processor)
     user_criteria = list(stopping_criteria or ())
@@ -220,16 +220,18 @@ def plan_generation(model, input_ids=None, attention_mask=None, generation_confi
 
     options, params = r.options, r.params
     full = output_scores or any(not isinstance(p, BASIC_PROCESSORS) for p in procs)
-    if speculative is not None and (full or in_graph or output_logits):
+    if speculative is not None and (full or in_graph or output_logits or output_attentions or output_hidden_states):
         raise ValueError("speculative decoding (prompt_lookup_num_tokens, assistant_model) supports temperature, "
                          "top_k, top_p and repetition_penalty only: not other logits processors, stopping "
-                         "criteria, stop_strings, output_scores or output_logits")
+                         "criteria, stop_strings, output_scores, output_logits, output_attentions or "
+                         "output_hidden_states")
     if full:  # the whole list in the program; the sampler only draws
         options = dataclasses.replace(options, processors=tuple(procs), use_top_p=False, use_repetition_penalty=False,
                                       top_k=options.top_k if options.mode == "contrastive" else 0)
         params = params._replace(temperature=1.0, top_p=1.0, repetition_penalty=1.0)
     options = dataclasses.replace(options, stopping=tuple(in_graph) or None, output_scores=output_scores,
-                                  output_logits=output_logits)
+                                  output_logits=output_logits, output_attentions=output_attentions,
+                                  output_hidden_states=output_hidden_states)
     r = dataclasses.replace(r, options=options, params=params)
     return GenerationPlan(r, gc, return_dict, speculative, assistant, tuple(host), extras.get("stream_chunk_size"))
 
@@ -269,8 +271,9 @@ def generate(model, input_ids=None, attention_mask=None, generation_config=None,
     search; ``prompt_lookup_num_tokens`` or ``assistant_model`` decode speculatively (the same
     greedy tokens, the same sampling distribution). Without ``input_ids`` every row starts from
     ``bos_token_id``. ``return_dict_in_generate=True`` returns a ``GenerateDecoderOnlyOutput`` (beam
-    search: ``GenerateBeamDecoderOnlyOutput``) with ``scores`` (``output_scores``) and ``logits``
-    (``output_logits``). A ``streamer`` gets ``put(prompt)``, then ``put(tokens [B])`` per step while
+    search: ``GenerateBeamDecoderOnlyOutput``) with ``scores`` (``output_scores``), ``logits``
+    (``output_logits``) and, except in contrastive search, HF's per-step ``attentions`` /
+    ``hidden_states`` (``output_attentions`` / ``output_hidden_states``). A ``streamer`` gets ``put(prompt)``, then ``put(tokens [B])`` per step while
     greedy search or sampling decodes in compiled chunks of ``stream_chunk_size`` steps (default 8,
     the KV cache kept on the device between them), then ``end()``; ``max_time`` (seconds, HF's) is
     checked between those chunks and ends the call with what it generated.
@@ -305,6 +308,26 @@ def generate(model, input_ids=None, attention_mask=None, generation_config=None,
     return out
 
 
+def _step_outputs(r: GenerationRequest, prefill, log, steps: int, attention: bool, beams: int = 1) -> tuple:
+    """HF's per-step ``attentions`` / ``hidden_states`` from a sequential program's buffers.
+
+    ``prefill`` [L, B, H, P, T] / [L + 1, B, P, E], ``log`` [N, L, B, H, T] / [N, L + 1, B, E]. The
+    bucketed prompt is cut back to the request's ``w`` columns: step 0 is L x [B, H, w, w] /
+    (L + 1) x [B, w, E], step j L x [B, H, 1, w + j] / (L + 1) x [B, 1, E]. In beam search the
+    prefill's rows are repeated ``beams`` times (B * K rows, as the steps').
+    """
+    P = r.prompt_bucket
+    w = min(P, r.width)
+    prefill, log = np.repeat(prefill.numpy(), beams, axis=1), log.numpy()
+    if attention:
+        first = tuple(tf.constant(a[:, :, P - w:P, P - w:P]) for a in prefill)
+        later = [tuple(tf.constant(a[:, :, None, P - w:P + j]) for a in log[j]) for j in range(1, steps)]
+    else:
+        first = tuple(tf.constant(h[:, P - w:, :]) for h in prefill)
+        later = [tuple(tf.constant(h[:, None, :]) for h in log[j]) for j in range(1, steps)]
+    return (first, *later)
+
+
 def finish_generation(r: GenerationRequest, result, return_dict: bool = False):
     """The ``generate`` result of a program's raw ``result``: int32 ids, or the HF output object."""
     prompt = r.ids.astype(np.int32)
@@ -327,6 +350,10 @@ def finish_generation(r: GenerationRequest, result, return_dict: bool = False):
         if o.output_logits:
             log = rest.pop(0)
             extra["logits"] = tuple(log[:, j, :] for j in range(steps))
+        if o.output_attentions:  # the running beams', as HF (the prompt's repeated for each beam)
+            extra["attentions"] = _step_outputs(r, rest.pop(0), rest.pop(0), steps, True, o.num_beams)
+        if o.output_hidden_states:
+            extra["hidden_states"] = _step_outputs(r, rest.pop(0), rest.pop(0), steps, False, o.num_beams)
     else:
         out, steps = result[0], int(result[1])  # (B, N), []
         tokens = out.numpy()[:, :steps]
@@ -337,6 +364,10 @@ def finish_generation(r: GenerationRequest, result, return_dict: bool = False):
         if o.output_logits:
             log = rest.pop(0)
             extra["logits"] = tuple(log[:, j, :] for j in range(steps))
+        if o.output_attentions:
+            extra["attentions"] = _step_outputs(r, rest.pop(0), rest.pop(0), steps, attention=True)
+        if o.output_hidden_states:
+            extra["hidden_states"] = _step_outputs(r, rest.pop(0), rest.pop(0), steps, attention=False)
     full = np.concatenate([prompt, tokens], axis=1)
     if r.lead_shape is not None:
         full = full.reshape(r.lead_shape[0], -1, full.shape[-1])

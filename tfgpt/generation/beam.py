@@ -25,6 +25,7 @@ from tfgpt.generation.program import (
     DecodeOptions,
     ScoreProcessors,
     count_trace,
+    put_step,
     record,
     static_dim,
 )
@@ -63,6 +64,10 @@ def build_beam_program(model, options: DecodeOptions):
     ``build_sequential_program``. With ``options.output_scores`` or ``output_logits`` the result goes
     on with the number of steps run, then (output_scores) the finished hypotheses' beam indices
     [B, K, N] and the processed log-probs [B*K, N, V], then (output_logits) the raw logits [B*K, N, V].
+    ``options.output_attentions`` / ``output_hidden_states`` add (after the number of steps) the
+    prefill's attentions [L, B, H, P, T] / hidden states [L + 1, B, P, E] (one per prompt: every beam
+    starts from them) and the running beams' at every later step i, [N, L, B*K, H, T] /
+    [N, L + 1, B*K, E] (slot i; slot 0 unused).
     """
     if options.mode != "beam":
         raise ValueError(f"the beam program runs beam search, not {options.mode!r}")
@@ -85,7 +90,13 @@ def build_beam_program(model, options: DecodeOptions):
         lp = params.length_penalty
         max_new_f = tf.cast(max_new, tf.float32)
         cache_mask = tf.concat([prompt_mask, tf.ones([B, N], tf.int32)], axis=1)  # (B, T)
-        logits, cache = forward.next_logits(prompt_ids, cache_mask, forward.empty_cache(B, T), 0)  # prefill once
+        logits, cache, attn, hidden = forward.next_outputs(  # prefill once
+            prompt_ids, cache_mask, forward.empty_cache(B, T), 0, options.output_attentions,
+            options.output_hidden_states)
+        L, H, E = forward.n_layer, forward.n_head, forward.n_head * forward.head_dim
+        attn_log = (tf.stack(attn), tf.zeros([N, L, BK, H, T])) if options.output_attentions else ()
+        hidden_log = ((tf.stack(hidden), tf.zeros([N, L + 1, BK, E], forward.dtype))
+                      if options.output_hidden_states else ())
         rep = lambda x: tf.repeat(x, K, axis=0)  # noqa: E731  (B, ...) -> (B*K, ...), a row's beams adjacent
         logits, cache_mask = rep(logits), rep(cache_mask)  # (BK, V), (BK, T)
         cache = tuple(rep(c) for c in cache)
@@ -180,18 +191,24 @@ def build_beam_program(model, options: DecodeOptions):
         )
         state = step(0, logits, start)
 
-        def cond(i, s, cache):
+        def cond(i, s, cache, attn_log, hidden_log):
             return s.going & (i < max_new)
 
-        def body(i, s, cache):
+        def body(i, s, cache, attn_log, hidden_log):
             cache = tuple(tf.gather(c, s.origin) for c in cache)  # follow the beams that survived
-            logits, cache = forward.next_logits(s.tokens[:, None], cache_mask, cache, P + i - 1)  # (BK, V)
-            return i + 1, step(i, logits, s), cache
+            logits, cache, attn, hidden = forward.next_outputs(
+                s.tokens[:, None], cache_mask, cache, P + i - 1, options.output_attentions,
+                options.output_hidden_states)  # (BK, V)
+            attn_log = put_step(attn_log, i, attn)  # attn: L x (BK, H, 1, T)
+            hidden_log = put_step(hidden_log, i, hidden)  # hidden: (L + 1) x (BK, 1, E)
+            return i + 1, step(i, logits, s), cache, attn_log, hidden_log
 
-        steps, end, _ = tf.while_loop(cond, body, (tf.constant(1), state, cache), maximum_iterations=N)
+        steps, end, _, attn_log, hidden_log = tf.while_loop(
+            cond, body, (tf.constant(1), state, cache, attn_log, hidden_log), maximum_iterations=N)
         out = (end.finished, end.finished_len, end.finished_scores)
-        if options.output_scores or options.output_logits:
-            out += (steps,) + end.finished_idx + end.score_log + end.logit_log
+        if (options.output_scores or options.output_logits or options.output_attentions
+                or options.output_hidden_states):
+            out += (steps,) + end.finished_idx + end.score_log + end.logit_log + attn_log + hidden_log
         return out
 
     return program

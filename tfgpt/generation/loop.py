@@ -17,6 +17,7 @@ from tfgpt.generation.program import (
     ScoreProcessors,
     StopCheck,
     count_trace,
+    put_step,
     record,
     static_dim,
 )
@@ -33,6 +34,8 @@ class SequentialState(NamedTuple):
     cache: tuple          # L x [B, 2, H, T, D]: the KV cache
     score_log: tuple = ()  # ([B, N, V] float32 processed scores of every step,) with output_scores
     logit_log: tuple = ()  # ([B, N, V] float32 raw logits of every step,) with output_logits
+    attn_log: tuple = ()   # (prefill [L, B, H, P, T], steps [N, L, B, H, T]) float32 with output_attentions
+    hidden_log: tuple = ()  # (prefill [L + 1, B, P, E], steps [N, L + 1, B, E]) with output_hidden_states
 
 
 def build_sequential_program(model, options: DecodeOptions):
@@ -44,7 +47,11 @@ def build_sequential_program(model, options: DecodeOptions):
     program), ``max_new`` [] int32 <= N, ``params`` a ``DecodeParams`` of tensors. ``tokens[:, :steps]``
     are the new tokens; rows that finished early hold ``pad_token_id`` after their eos token (or the
     token a stopping criterion stopped them on). With ``options.output_scores`` / ``output_logits``
-    the result also holds the [B, N, V] buffers of processed scores / raw logits, in that order.
+    the result also holds the [B, N, V] buffers of processed scores / raw logits, in that order;
+    then with ``options.output_attentions`` the prefill's attentions [L, B, H, P, T] and those of the
+    query of every later step i over the cache, [N, L, B, H, T] (slot i; slot 0 unused), and with
+    ``options.output_hidden_states`` the prefill's hidden states [L + 1, B, P, E] and the steps'
+    [N, L + 1, B, E] (the embeddings output first).
 
     Chunks (``tfgpt.generation.streaming``): with ``stop_at`` ([] int32) the program runs only while
     ``step < min(stop_at, max_new)`` and returns its ``SequentialState``; ``resume`` (such a state)
@@ -96,25 +103,41 @@ def build_sequential_program(model, options: DecodeOptions):
             return (state.step < limit) & ~tf.reduce_all(state.done)
 
         def body(state):
-            logits, cache = forward.next_logits(state.token[:, None], cache_mask, state.cache,
-                                                P + state.step - 1)  # (B, V)
+            logits, cache, attn, hidden = forward.next_outputs(
+                state.token[:, None], cache_mask, state.cache, P + state.step - 1,
+                options.output_attentions, options.output_hidden_states)  # (B, V)
             token, sequences, done, logs = choose(logits, state.step, state.sequences, state.done,
                                                   (state.score_log, state.logit_log))
-            return (SequentialState(state.step + 1, token, done, sequences, cache, *logs),)
+            attn_log = put_step(state.attn_log, state.step, attn)  # attn: L x (B, H, 1, T)
+            hidden_log = put_step(state.hidden_log, state.step, hidden)  # hidden: (L + 1) x (B, 1, E)
+            return (SequentialState(state.step + 1, token, done, sequences, cache, *logs, attn_log, hidden_log),)
 
         if resume is None:
             V = forward.vocab_size
             logs = (((tf.zeros([B, N, V]),) if options.output_scores else ()),
                     ((tf.zeros([B, N, V]),) if options.output_logits else ()))
             sequences = tf.concat([prompt_ids, tf.fill([B, N], params.pad_token_id)], axis=1)  # (B, T)
-            logits, cache = forward.next_logits(prompt_ids, cache_mask, forward.empty_cache(B, T), 0)  # prefill
+            logits, cache, attn, hidden = forward.next_outputs(  # prefill
+                prompt_ids, cache_mask, forward.empty_cache(B, T), 0, options.output_attentions,
+                options.output_hidden_states)
             token, sequences, done, logs = choose(logits, 0, sequences, tf.zeros([B], tf.bool), logs)
-            start = SequentialState(tf.constant(1), token, done, sequences, cache, *logs)
+            L, H, E = forward.n_layer, forward.n_head, forward.n_head * forward.head_dim
+            attn_log = ((tf.stack(attn), tf.zeros([N, L, B, H, T])) if options.output_attentions else ())
+            hidden_log = ((tf.stack(hidden), tf.zeros([N, L + 1, B, E], forward.dtype))
+                          if options.output_hidden_states else ())
+            start = SequentialState(tf.constant(1), token, done, sequences, cache, *logs, attn_log, hidden_log)
         else:
             start = SequentialState(*resume)
         (end,) = tf.while_loop(cond, body, (start,), maximum_iterations=N)
         if stop_at is not None:
             return end
-        return (end.sequences[:, P:], end.step) + end.score_log + end.logit_log  # (B, N), [], ([B, N, V],)*
+        return outputs(end, P)
 
     return program
+
+
+def outputs(state: SequentialState, P: int) -> tuple:
+    """The program's result from its final state: (tokens [B, N], steps, *score / logit / attention /
+    hidden-state buffers) (``run_chunked`` returns the same)."""
+    return ((state.sequences[:, P:], state.step) + tuple(state.score_log) + tuple(state.logit_log)
+            + tuple(state.attn_log) + tuple(state.hidden_log))

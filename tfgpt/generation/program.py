@@ -55,7 +55,9 @@ class DecodeOptions:
     between the penalty and the warpers (no-repeat n-grams, bad words, min length). ``stopping`` holds in-graph
     stopping criteria checked after each token besides eos and the length (not in beam search).
     ``output_scores`` / ``output_logits`` make the program also return [B, N, V] float32 buffers of
-    the processed scores / raw logits of every step.
+    the processed scores / raw logits of every step. ``output_attentions`` / ``output_hidden_states``
+    (not in contrastive search) make it also return the prefill's attentions [L, B, H, P, T] / hidden
+    states [L + 1, B, P, E] and every later step's [N, L, B, H, T] / [N, L + 1, B, E].
     """
 
     mode: str = "greedy"
@@ -70,6 +72,8 @@ class DecodeOptions:
     stopping: Optional[tuple] = None
     output_scores: bool = False
     output_logits: bool = False
+    output_attentions: bool = False
+    output_hidden_states: bool = False
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -80,6 +84,10 @@ class DecodeOptions:
             raise ValueError(f"do_sample selects beam sampling in mode 'beam'; mode {self.mode!r} has its own")
         if self.mode == "contrastive" and self.top_k < 2:
             raise ValueError(f"contrastive search needs top_k > 1 candidates, got {self.top_k}")
+        if (self.output_attentions or self.output_hidden_states) and self.mode == "contrastive":
+            names = [n for n in ("output_attentions", "output_hidden_states") if getattr(self, n)]
+            raise ValueError(f"{' and '.join(names)} work with greedy search, sampling and beam "
+                             f"search, not with {self.mode} decoding")
         if self.processors is not None:
             if not isinstance(self.processors, tuple):
                 raise TypeError(f"processors must be a tuple, got {type(self.processors).__name__}")
@@ -160,6 +168,13 @@ class CachedForward:
                                return_dict=True, training=False)
         return out.last_hidden_state, out.cache
 
+    def next_outputs(self, ids, mask, cache, index, attentions=False, hidden_states=False):
+        """(logits [B, V] float32 of the last of ``ids`` [B, S], the updated cache, L x [B, H, S, T]
+        attention probabilities or None, L + 1 x [B, S, E] hidden states (embeddings first) or None)."""
+        out = self.transformer(ids, attention_mask=mask, cache=cache, cache_index=index, return_dict=True,
+                               output_attentions=attentions, output_hidden_states=hidden_states, training=False)
+        return self.logits(out.last_hidden_state[:, -1, :]), out.cache, out.attentions, out.hidden_states
+
     def logits(self, hidden):
         """The LM head's float32 logits [..., V] of hidden states [..., E] (the tied token table)."""
         return tf.cast(self.transformer.tokens_embed(hidden, reverse=True), tf.float32)
@@ -236,3 +251,13 @@ def record(buffer, rows, step, values):
     """``buffer`` [B, N, V] with ``values`` [B, V] written at step ``step`` (the output score logs)."""
     at = tf.stack([rows, tf.fill(tf.shape(rows), tf.convert_to_tensor(step, tf.int32))], axis=1)  # (B, 2)
     return tf.tensor_scatter_nd_update(buffer, at, values)
+
+
+def put_step(log, step, values):
+    """The per-step attention / hidden-state logs ``(prefill, steps [N, ...])`` with one step's
+    ``values`` (L x [B, H, 1, T] attentions or (L + 1) x [B, 1, E] hidden states) at slot ``step``;
+    ``()`` (not asked for) stays ``()``."""
+    if not log:
+        return log
+    stacked = tf.stack([v[:, :, 0, :] if v.shape.rank == 4 else v[:, 0, :] for v in values])  # (L', B, ...)
+    return log[0], tf.tensor_scatter_nd_update(log[1], [[step]], tf.cast(stacked, log[1].dtype)[None])

@@ -15,6 +15,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tfgpt import validation
+from tfgpt.generation.loop import outputs
 
 DEFAULT_CHUNK_SIZE = 8  # steps per compiled chunk: the cost of a chunk boundary is then < 1-2 %
 
@@ -67,4 +68,4 @@ def run_chunked(program, args, streamer=None, host_criteria=(), chunk_size: int 
         if step >= limit or state.done.numpy().all() or any(c.expired() for c in host_criteria):
             break
         state = program(*args, resume=state, stop_at=tf.constant(min(step + chunk_size, limit), tf.int32))
-    return (state.sequences[:, P:], state.step) + tuple(state.score_log) + tuple(state.logit_log)
+    return outputs(state, P)
