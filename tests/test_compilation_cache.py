@@ -173,6 +173,17 @@ def test_prune_removes_the_oldest_first(tmp_path):
         compilation_cache.enable(tmp_path, max_bytes=0)
 
 
+def test_programs_folder_is_pruned_oldest_first(tmp_path):
+    from tfgpt.generation import program_cache
+
+    for i, name in enumerate(["a.mlir", "b.mlir", "c.mlir", "keep.txt"]):
+        p = tmp_path / name
+        p.write_bytes(b"x" * 100)
+        os.utime(p, (1000 + i, 1000 + i))
+    program_cache.prune_programs(tmp_path, max_bytes=150)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.mlir", "keep.txt"]
+
+
 @pytest.mark.parametrize("damage", ["truncated", "garbage", "other key"])
 def test_damaged_program_file_is_written_again(tmp_path, damage):
     store = tmp_path / "xla"

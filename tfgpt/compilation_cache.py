@@ -42,7 +42,7 @@ import uuid
 import warnings
 from importlib import metadata
 from pathlib import Path
-from typing import List, Optional
+from typing import Iterable, List, Optional
 
 from tfgpt.io import PathLike, env_flag, fsync_dir, keras_cache_dir
 
@@ -265,8 +265,15 @@ def publish() -> List[str]:
 
 def prune(directory: PathLike, max_bytes: int = MAX_CACHE_BYTES) -> List[str]:
     """Remove the oldest entries until the store holds at most ``max_bytes``; returns their names."""
+    return prune_files(entries(directory), max_bytes)
+
+
+def prune_files(paths: Iterable[Path], max_bytes: int) -> List[str]:
+    """Remove the oldest of ``paths`` until the rest hold at most ``max_bytes``; returns their names.
+
+    Files that vanish or cannot be removed meanwhile (another process pruning) are skipped."""
     found = []
-    for p in entries(directory):
+    for p in paths:
         try:
             st = p.stat()
         except OSError:

@@ -106,23 +106,9 @@ def _unpack(data: bytes, key: str):
     return module, meta
 
 
-def _prune(directory: Path, max_bytes: int = MAX_PROGRAM_BYTES) -> None:
-    files = []
-    for p in directory.glob("*" + SUFFIX):
-        try:
-            st = p.stat()
-        except OSError:
-            continue
-        files.append((st.st_mtime, st.st_size, p))
-    total = sum(size for _, size, _ in files)
-    for _, size, p in sorted(files, key=lambda f: f[0]):
-        if total <= max_bytes:
-            break
-        try:
-            p.unlink()
-        except OSError:
-            continue
-        total -= size
+def prune_programs(directory: Path, max_bytes: int = MAX_PROGRAM_BYTES) -> None:
+    """Remove the oldest program files of ``directory`` until they hold at most ``max_bytes``."""
+    compilation_cache.prune_files(directory.glob("*" + SUFFIX), max_bytes)
 
 
 class PersistentProgram:
@@ -193,7 +179,7 @@ class PersistentProgram:
         if path is not None:
             try:
                 atomic_write_bytes(path, _pack(module, meta))
-                _prune(path.parent)
+                prune_programs(path.parent)
             except OSError:
                 pass
 
