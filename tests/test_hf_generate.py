@@ -62,12 +62,17 @@ def test_lm_head_model_random_no_beam_search_generate(lm):
     np.testing.assert_array_equal(out[1::2, :7], ids)
 
 
-def test_lm_head_model_random_no_beam_search_generate_bad_words(lm):
+@pytest.mark.parametrize("mode, kwargs, second", [
+    ("sampling", dict(do_sample=True, seed=0), (2, 3)),
+    ("beams", dict(do_sample=False, num_beams=2), (1, 2)),
+])
+def test_lm_head_model_random_generate_bad_words(lm, mode, kwargs, second):
+    """HF's bad_words_ids parts of test_lm_head_model_random_{no_,}beam_search_generate: tokens the free
+    run chose, banned (one single-token and one two-token word), never appear."""
     ids = prompts()
-    free = lm.generate(ids, do_sample=True, num_return_sequences=2, seed=0, max_new_tokens=10).numpy()[:, 7:]
-    bad_words_ids = [[int(free[0, 0])], [int(free[1, 2]), int(free[1, 3])]]
-    out = lm.generate(ids, do_sample=True, bad_words_ids=bad_words_ids, num_return_sequences=2, seed=0,
-                      max_new_tokens=10).numpy()
+    free = lm.generate(ids, num_return_sequences=2, max_new_tokens=10, **kwargs).numpy()[:, 7:]
+    bad_words_ids = [[int(free[0, 0])], [int(free[1, second[0]]), int(free[1, second[1]])]]
+    out = lm.generate(ids, bad_words_ids=bad_words_ids, num_return_sequences=2, max_new_tokens=10, **kwargs).numpy()
     assert not has_bad_words(out[:, 7:].tolist(), bad_words_ids)
 
 
@@ -94,15 +99,6 @@ def test_lm_head_model_random_beam_search_generate(lm):
     np.testing.assert_array_equal(beams[::2, :7], ids)
     # the best beam of two first, and one beam returned is that best beam
     np.testing.assert_array_equal(lm.generate(ids, num_beams=2).numpy(), beams[::2])
-
-
-def test_lm_head_model_random_beam_search_generate_bad_words(lm):
-    ids = prompts()
-    free = lm.generate(ids, num_beams=2, num_return_sequences=2, max_new_tokens=10).numpy()[:, 7:]
-    bad_words_ids = [[int(free[0, 0])], [int(free[1, 1]), int(free[1, 2])]]
-    out = lm.generate(ids, do_sample=False, bad_words_ids=bad_words_ids, num_beams=2, num_return_sequences=2,
-                      max_new_tokens=10).numpy()
-    assert not has_bad_words(out[:, 7:].tolist(), bad_words_ids)
 
 
 def test_lm_head_model_beam_search_generate_dict_outputs(lm):
