@@ -66,9 +66,10 @@ def timed(fn, runs):
     return walls, cpus
 
 
-def weight_read_floor(model, steps):
-    """An XLA loop of ``steps`` decode steps' matrix-vector products only (batch 1): its speed is
-    the memory-bandwidth limit of the real decode loop, measured under the same machine load."""
+def weight_read_floor(model, steps, batch=1):
+    """An XLA loop of ``steps`` decode steps' weight matmuls only (``batch`` rows, no attention over
+    the cache, no sampling): at batch 1 its speed is the memory-bandwidth limit of the real decode
+    loop, at batch 16 what the same skinny matmuls reach, measured under the same machine load."""
     import tensorflow as tf
 
     t = model.transformer
@@ -88,7 +89,7 @@ def weight_read_floor(model, steps):
 
         return tf.while_loop(lambda i, x: i < steps, body, (0, x))[1]
 
-    x = tf.fill([1, model.config.n_embd], 0.01)
+    x = tf.fill([batch, model.config.n_embd], 0.01)
     floor(x)
     return lambda: floor(x).numpy()
 
@@ -280,7 +281,6 @@ def main(argv=None):
     if args.only_stream:
         return
     rows = []  # name, first (wall, cpu) or None, walls, cpus, tokens per call, batch 1?
-    floor = None
     for batch in [] if args.skip_plain else [int(b) for b in args.batches.split(",")]:
         prompts = iter([rng.integers(0, cfg.vocab_size, (batch, args.prompt_len))
                         for _ in range(args.runs + 1)])
@@ -290,23 +290,19 @@ def main(argv=None):
         assert out.shape == (batch, args.prompt_len + args.new_tokens), out.shape
         traces = generation.trace_count()
         run = lambda: model.generate(next(prompts), max_new_tokens=args.new_tokens).numpy()  # noqa: E731
-        if batch == 1:  # interleaved with the floor, so that both see the same machine load
-            floor = floor or weight_read_floor(model, args.new_tokens - 1)
-            walls, cpus, fwalls, fcpus = [], [], [], []
-            for _ in range(args.runs):
-                w, c = timed(run, 1)
-                walls += w
-                cpus += c
-                w, c = timed(floor, 1)
-                fwalls += w
-                fcpus += c
-        else:
-            walls, cpus = timed(run, args.runs)
+        floor = weight_read_floor(model, args.new_tokens - 1, batch)
+        walls, cpus, fwalls, fcpus = [], [], [], []
+        for _ in range(args.runs):  # interleaved with the floor, so that both see the same machine load
+            w, c = timed(run, 1)
+            walls += w
+            cpus += c
+            w, c = timed(floor, 1)
+            fwalls += w
+            fcpus += c
         assert generation.trace_count() == traces, "a same-bucket call retraced"
         rows.append((f"cached XLA, batch {batch}", first, walls, cpus, batch * args.new_tokens, batch == 1))
-        if batch == 1:
-            rows.append(("weight-read floor (matvecs only), batch 1", None, fwalls, fcpus,
-                         args.new_tokens - 1, True))
+        rows.append((f"weight-read floor (matmuls only), batch {batch}", None, fwalls, fcpus,
+                     batch * (args.new_tokens - 1), batch == 1))
 
     # Contrast: the no-cache eager loop (one full forward pass over the growing sequence per token).
     if not args.skip_plain:
@@ -330,11 +326,17 @@ def main(argv=None):
         print(f"{name:<42} {first_s:>18} {med:>9.3f} {min(walls):>8.3f} {max(walls):>8.3f} {tps:>9.1f} "
               f"{ratio:>8} {statistics.median(cpus) / med:>8.2f}")
     b1 = speed.get("cached XLA, batch 1")
-    fl = speed.get("weight-read floor (matvecs only), batch 1")
+    fl = speed.get("weight-read floor (matmuls only), batch 1")
     if b1 and fl:
         print(f"\nmeasured now: the weight-read floor streams {fl * weight_bytes / 1e9:.1f} GB/s "
               f"({fl:.1f} tokens/s at best); batch-1 generation reaches {b1 / fl:.2f} of it "
               f"(best runs, prefill included)")
+    for batch in [] if args.skip_plain else [int(b) for b in args.batches.split(",") if int(b) > 1]:
+        gen, fl = speed[f"cached XLA, batch {batch}"], speed[f"weight-read floor (matmuls only), batch {batch}"]
+        gflops = fl * 2 * n_params / 1e9
+        print(f"batch {batch}: its weight matmuls alone run at {fl:.1f} tokens/s ({gflops:.0f} GFLOP/s, "
+              f"{fl * weight_bytes / 1e9 / batch:.1f} GB/s of weights); generation reaches {gen / fl:.2f} "
+              f"of them (best runs, prefill included)")
     speculative_rows(model, args, rng)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"(TF {tf.__version__}, {os.cpu_count()} cores, load average {load:.1f} at the end; cpu/wall "
