@@ -247,6 +247,28 @@ def test_top_k_top_p_sample_only_allowed_tokens(model):
     assert len(seen_tokens) > 1  # it does sample
 
 
+
+def test_sample_categorical_draws_from_the_softmax():
+    """Inverse-CDF draws match softmax's probabilities (3 sigma over 4,000 draws per row), never pick
+    a token of probability 0 (-inf, also the last one), and repeat for a repeated seed (under XLA,
+    where the decode programs run: TF's eager Philox kernel gives other uniforms)."""
+    scores = np.full([2, 7], -np.inf, np.float32)
+    scores[0, :4] = [0.0, 1.0, 2.0, -1.0]  # -inf at the end of the row
+    scores[1, 2:] = [3.0, 0.5, 0.5, 1.0, 2.0]  # -inf at its start
+    probs = tf.nn.softmax(scores).numpy()
+    draw = tf.function(generation.sample_categorical, jit_compile=True)
+    n = 4000
+    counts = np.zeros_like(probs)
+    for s in range(n):
+        seed = tf.constant([s, 3])
+        tokens = draw(tf.constant(scores), seed).numpy()
+        if s < 20:
+            np.testing.assert_array_equal(tokens, draw(tf.constant(scores), seed).numpy())
+        counts[[0, 1], tokens] += 1
+    assert counts[probs == 0].sum() == 0
+    sigma = np.sqrt(n * probs * (1 - probs))
+    assert np.all(np.abs(counts - n * probs) <= 3 * sigma + 1), (counts / n, probs)
+
 # --- beam search -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("early, lp, use_eos, penalty", [

@@ -50,6 +50,7 @@ from tfgpt.generation.sampling import (  # noqa: F401
     GreedySampler,
     MultinomialSampler,
     make_sampler,
+    sample_categorical,
     sample_without_replacement,
 )
 from tfgpt.generation.speculative import (  # noqa: F401

@@ -143,8 +143,8 @@ def _tail(state: DecodeState, n: int) -> Tuple[tf.Tensor, tf.Tensor]:
     return ids, ok
 
 
-def _kth_largest(scores, k: int) -> tf.Tensor:
-    """The k-th largest score of each row [B, 1]."""
+def kth_largest(scores, k: int) -> tf.Tensor:
+    """The k-th largest score of each row [B, 1] (ties counted: HF's top-k threshold)."""
     # the min of the top k, not a slice of them: XLA on CPU turns a sliced top_k into a full sort
     return tf.reduce_min(tf.math.top_k(scores, k=k, sorted=False).values, axis=-1, keepdims=True)
 
@@ -516,7 +516,7 @@ class TopKLogitsWarper(LogitsProcessor):
 
     def __call__(self, state, scores):
         k = min(self.top_k, _vocab_size(scores))
-        drop = scores < _kth_largest(scores, k)
+        drop = scores < kth_largest(scores, k)
         return tf.where(drop, tf.constant(self.filter_value, scores.dtype), scores)
 
 
@@ -550,7 +550,7 @@ class MinPLogitsWarper(LogitsProcessor):
         probs = tf.nn.softmax(scores, axis=-1)
         drop = probs < self.min_p * tf.reduce_max(probs, axis=-1, keepdims=True)
         k = min(self.min_tokens_to_keep, _vocab_size(scores))
-        drop &= scores < _kth_largest(scores, k)  # the k best stay (ties with the k-th too)
+        drop &= scores < kth_largest(scores, k)  # the k best stay (ties with the k-th too)
         return tf.where(drop, tf.constant(self.filter_value, scores.dtype), scores)
 
 
@@ -589,7 +589,7 @@ class EpsilonLogitsWarper(LogitsProcessor):
     def __call__(self, state, scores):
         probs = tf.nn.softmax(scores, axis=-1)
         k = min(self.min_tokens_to_keep, _vocab_size(scores))
-        drop = (probs < self.epsilon) & (scores < _kth_largest(scores, k))
+        drop = (probs < self.epsilon) & (scores < kth_largest(scores, k))
         return tf.where(drop, tf.constant(self.filter_value, scores.dtype), scores)
 
 
@@ -608,7 +608,7 @@ class EtaLogitsWarper(LogitsProcessor):
         eps = tf.constant(self.epsilon, scores.dtype)
         eta = tf.minimum(eps, tf.sqrt(eps) * tf.exp(-entropy))
         k = min(self.min_tokens_to_keep, _vocab_size(scores))
-        drop = (probs < eta) & (scores < _kth_largest(scores, k))
+        drop = (probs < eta) & (scores < kth_largest(scores, k))
         return tf.where(drop, tf.constant(self.filter_value, scores.dtype), scores)
 
 

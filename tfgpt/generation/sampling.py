@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from tfgpt.generation.processors import kth_largest
 from tfgpt.generation.program import DecodeOptions, DecodeParams
 
 
@@ -37,8 +38,7 @@ class MultinomialSampler:
     def warp(self, scores):
         scores = scores / self.temperature
         if self.top_k:
-            kth = tf.math.top_k(scores, k=min(self.top_k, scores.shape[-1]), sorted=True).values[:, -1:]  # (B, 1)
-            scores = tf.where(scores < kth, -np.inf, scores)
+            scores = tf.where(scores < kth_largest(scores, min(self.top_k, scores.shape[-1])), -np.inf, scores)
         if self.use_top_p:
             order = tf.argsort(scores, axis=-1, direction="ASCENDING", stable=True)  # (B, V)
             ascending = tf.gather(scores, order, batch_dims=1)
@@ -50,8 +50,26 @@ class MultinomialSampler:
         return scores
 
     def __call__(self, scores, step):
-        seed = tf.stack([self.seed, step])
-        return tf.reshape(tf.random.stateless_categorical(self.warp(scores), 1, seed, dtype=tf.int32), [-1])
+        return sample_categorical(self.warp(scores), tf.stack([self.seed, step]))
+
+
+def sample_categorical(scores, seed):
+    """One draw per row [B] int32 from softmax(``scores`` [B, V]), by inverting the row's CDF at one
+    uniform per row (``seed``: a [2] int32 stateless seed); a token of probability 0 is never drawn.
+
+    Under XLA on CPU this costs about a softmax, where ``tf.random.stateless_categorical`` (a uniform
+    per token) costs several decode steps of GPT-1 at batch 1.
+    """
+    probs = tf.nn.softmax(scores, axis=-1)  # (B, V)
+    cdf = tf.cumsum(probs, axis=-1)
+    u = tf.random.stateless_uniform([tf.shape(scores)[0], 1], seed, alg="philox") * cdf[:, -1:]  # (B, 1)
+    allowed = probs > 0
+    # the first allowed token whose CDF passes u; u rounded up to the total falls back to the last one
+    hit = (cdf > u) & allowed
+    last = tf.shape(probs)[1] - 1 - tf.argmax(tf.cast(tf.reverse(allowed, [1]), tf.int32), axis=-1,
+                                                output_type=tf.int32)
+    return tf.where(tf.reduce_any(hit, axis=-1), tf.argmax(tf.cast(hit, tf.int32), axis=-1, output_type=tf.int32),
+                    last)
 
 
 def sample_without_replacement(scores, k: int, seed):
