@@ -38,16 +38,16 @@ def new_tokens(model, tok, prompts, max_new, **kwargs):
 
 
 def pick_stop_strings(tok, plain):
-    """Per decoding, a word of its first row's continuation (before the last tokens) that no second
-    row's continuation holds: the first rows stop early, the second ones run to the end."""
-    others = " ".join(tok.decode(rows[1]) for rows in plain.values())
+    """Per decoding, a word of its first row's continuation (before the last tokens) that no other
+    continuation holds: the first rows stop early, the second ones run to the end."""
+    texts = [tok.decode(row) for rows in plain.values() for row in rows]
     picks = []
     for rows in plain.values():
+        others = " ".join(t for t in texts if t != tok.decode(rows[0]))
         words = [w for w in tok.decode(rows[0][:STOP_NEW - 4]).split()
                  if w.isalpha() and len(w) >= 3 and w not in others]
         assert words, (tok.decode(rows[0]), others)
-        if words[0] not in picks:
-            picks.append(words[0])
+        picks.append(words[0])
     return picks
 
 
