@@ -64,6 +64,10 @@ def _corpus(tmp_path, lines):
     (["generate", "--checkpoint", "x", "--max-new-tokens", "0", "hi"], "--max-new-tokens"),
     (["generate", "--checkpoint", "x", "--top-p", "2", "hi"], "--top-p"),
     (["export", "--checkpoint", "x", "--out", "y", "--head", "bogus"], "--head"),
+    (["export", "--checkpoint", "x", "--out", "y", "--num-beams", "1"], "--num-beams"),
+    (["export", "--checkpoint", "x", "--out", "y", "--no-repeat-ngram-size", "0"], "--no-repeat-ngram-size"),
+    (["export", "--checkpoint", "x", "--out", "y", "--top-k", "-1"], "--top-k"),
+    (["export", "--checkpoint", "x", "--out", "y", "--stop-string", ""], "--stop-string"),
     (["learn-bpe", "f.txt", "--out", "v", "--merges", "0"], "--merges"),
     (["demo", "--steps", "0"], "--steps"),
 ])
@@ -239,3 +243,24 @@ def test_cli_output_has_no_tensorflow_startup_noise(tmp_path):
     assert proc.stdout.startswith("learned 5 merges")
     for noise in ("absl::InitializeLog", "cuda", "oneDNN", "cpu_feature_guard"):
         assert noise not in proc.stderr, proc.stderr
+
+
+def test_export_text_options_reach_the_saved_model(cli, tmp_path, gpt_tokenizer):
+    from test_export import saved_signatures
+
+    keras.utils.set_random_seed(0)
+    model = tfgpt.TFOpenAIGPTLMHeadModel(tiny_config(vocab_size=len(gpt_tokenizer), n_positions=16))
+    model(np.zeros((1, 4), np.int32))
+    model.save_pretrained(tmp_path / "model")
+    out = tmp_path / "export" / "gpt"
+    code, stdout, err = cli("export", "--checkpoint", tmp_path / "model", "--tokenizer", GPT_VOCAB, "--out", out,
+                            "--stop-string", "the", "--stop-string", "king", "--no-repeat-ngram-size", 2,
+                            "--num-beams", 2, "--top-k", 5)
+    assert code == 0, err
+    assert stdout.strip() == str(out / "1")
+    names = saved_signatures(out / "1")
+    assert {"generate_text", "sample_text", "penalty_text", "penalty_sample_text", "beam_text"} <= names
+    assert "lookup_text" not in names  # not exported with stop strings or no_repeat_ngram_size
+
+    code, _, err = cli("export", "--checkpoint", tmp_path / "model", "--out", tmp_path / "bare", "--num-beams", 2)
+    assert code == 1 and "--num-beams" in err and "no tokenizer" in err

@@ -190,6 +190,19 @@ def test_stop_strings_need_the_tokenizer_and_stop_in_the_program(lm, gpt_tokeniz
     assert again.numpy()[0].tolist() == out.tolist() and generation.trace_count() == before
 
 
+def test_beam_search_stops_on_a_criterion_as_on_eos(tiny):
+    """HF's beam search checks the stopping criteria on every candidate and finishes those that meet them
+    as those that end with eos: "the newest token is t" searches as eos_token_id=t does."""
+    prompts = [[5, 6, 7], [8, 9, 10]]
+    plain = tiny.generate(prompts, max_new_tokens=8, num_beams=2).numpy()
+    t = int(plain[0, 5])  # the third new token of the first row's best hypothesis
+    hit = lambda input_ids, scores, cur_len: tf.gather(input_ids, cur_len - 1, axis=1) == t  # noqa: E731
+    got = tiny.generate(prompts, max_new_tokens=8, num_beams=2, stopping_criteria=[hit], pad_token_id=0).numpy()
+    want = tiny.generate(prompts, max_new_tokens=8, num_beams=2, eos_token_id=t, pad_token_id=0).numpy()
+    assert got.tolist() == want.tolist()
+    assert got.tolist() != plain.tolist()
+
+
 def test_dict_outputs(tiny):
     ids = [[5, 6, 7]]
     out = tiny.generate(ids, max_new_tokens=4, return_dict_in_generate=True, output_scores=True,

@@ -102,6 +102,14 @@ def check_token_id(value, vocab_size, name) -> int:
     return value
 
 
+def stop_string_list(value, name="stop_strings") -> tuple:
+    """HF's ``stop_strings`` (one string or a non-empty list of them, none empty) as a tuple of str."""
+    strings = [value] if isinstance(value, str) else value
+    if not isinstance(strings, (list, tuple)) or not strings or any(not isinstance(s, str) or not s for s in strings):
+        raise ValueError(f"{name} must be a non-empty string or list of them, got {value!r}")
+    return tuple(strings)
+
+
 # --- tensors -------------------------------------------------------------------------------------------
 
 def check_not_text(x, name):

@@ -60,6 +60,15 @@ unit_interval = _number_type("unit_interval", float, "a number in [0, 1]", 0.0, 
 sequence_length = _number_type("sequence_length", int, "an integer >= 2", 2)
 # An "every N-th" count: every 1st would take everything.
 interval = _number_type("interval", int, "an integer >= 2", 2)
+# Beams of a beam search: one beam is greedy search.
+beam_count = _number_type("beam_count", int, "an integer >= 2", 2)
+
+
+def non_empty_text(text):
+    """argparse type: a non-empty string (a stop string, say)."""
+    if not text:
+        raise argparse.ArgumentTypeError(f"expected a non-empty string, got {text!r}")
+    return text
 
 
 # --- shared arguments --------------------------------------------------------------------------------

@@ -11,12 +11,14 @@ signature           inputs                                                    ou
 serving_default     input_ids, attention_mask: int32 [batch, seq]             logits (model's own)
 serving_int64       the same, int64                                           the same
 generate_text       prompts: string [batch], max_new_tokens: int32 []         texts, completions
-lookup_text         prompts, max_new_tokens, prompt_lookup_num_tokens         texts, completions
+lookup_text         prompts, max_new_tokens, prompt_lookup_num_tokens (*)     texts, completions
 sample_text         prompts, max_new_tokens, temperature, top_p, seed         texts, completions
 penalty_text        prompts, max_new_tokens, repetition_penalty               texts, completions
 penalty_sample_text sample_text's inputs + repetition_penalty                 texts, completions
-beam_text           prompts, max_new_tokens (export with num_beams)          texts, completions
+beam_text           prompts, max_new_tokens (export with num_beams)           texts, completions
 ==================  ========================================================  =====================
+
+(*) not with ``no_repeat_ngram_size`` or ``stop_strings`` (see below).
 
 The logits signatures return what the model class returns: ``logits`` [B, S, V] (LM head),
 ``logits`` + ``mc_logits`` (double heads; inputs [B, C, S] plus ``mc_token_ids`` [B, C]), class
@@ -29,7 +31,14 @@ the detokenizer; ``texts`` is prompt + continuation (``tok.decode(model.generate
 the weights when the continuation repeats the prompt; the ``generate_text`` function of the loaded
 object takes it as an optional argument too. ``penalty_text`` / ``penalty_sample_text`` add HF's
 ``repetition_penalty`` (a run-time value: 1.0 runs the plain program), also an optional argument of
-the loaded ``generate_text`` / ``sample_text`` functions. ``no_repeat_ngram_size`` is an export option.
+the loaded ``generate_text`` / ``sample_text`` functions.
+
+Export-time options (shapes or constants of the compiled programs) apply to every text signature:
+``top_k`` (sampling), ``no_repeat_ngram_size``, ``stop_strings`` (a row ends with the token that
+completes one, matched in-graph by ``generate``'s ``StopStringCriteria``; its texts end there) and
+``num_beams`` (adds ``beam_text``). ``lookup_text`` (and the loaded ``generate_text``'s
+``prompt_lookup_num_tokens``) is exported only without ``no_repeat_ngram_size`` and ``stop_strings``:
+prompt lookup verifies its drafts with the basic processors and no stopping criteria.
 """
 
 from __future__ import annotations
@@ -43,6 +52,7 @@ import tensorflow as tf
 
 from tfgpt import generation, validation
 from tfgpt.generation.processors import NoRepeatNGramLogitsProcessor
+from tfgpt.generation.stopping import StopStringCriteria
 from tfgpt.io import atomic_write_dir
 from tfgpt.models.registry import entry_for
 
@@ -108,7 +118,7 @@ class _TextGenerator:
     """String prompts -> generated strings: tokenizer, the compiled decode programs, detokenizer."""
 
     def __init__(self, model, tokenizer, top_k=0, eos_token_id=None, pad_token_id=None, no_repeat_ngram_size=None,
-                 num_beams=None):
+                 num_beams=None, stop_strings=None, python_tokenizer=None):
         cfg = model.config
         self.tokenizer = tokenizer
         self.n_positions = int(cfg.n_positions)
@@ -120,12 +130,15 @@ class _TextGenerator:
         processors = None
         if no_repeat_ngram_size:
             processors = (NoRepeatNGramLogitsProcessor(no_repeat_ngram_size),)
+        # Stop strings: the criterion generate builds, compiled into every program (HF's matching).
+        self.stop = None if stop_strings is None else StopStringCriteria(python_tokenizer, stop_strings)
+        stopping = None if self.stop is None else (self.stop,)
         greedy = generation.DecodeOptions(mode="greedy", n_eos=len(self.eos))
         sample = generation.DecodeOptions(mode="sample", top_k=top_k, n_eos=len(self.eos))
         sample_top_p = dataclasses.replace(sample, use_top_p=True)
         self.programs = {}  # (name, penalty on) -> compiled program; the penalty is a run-time value
         for name, options in (("greedy", greedy), ("sample", sample), ("sample_top_p", sample_top_p)):
-            options = dataclasses.replace(options, processors=processors)
+            options = dataclasses.replace(options, processors=processors, stopping=stopping)
             for penalty in (False, True):
                 self.programs[name, penalty] = generation.compile_program(
                     model, dataclasses.replace(options, use_repetition_penalty=penalty))
@@ -135,9 +148,9 @@ class _TextGenerator:
             if num_beams < 2:
                 raise ValueError(f"num_beams must be >= 2 for the beam_text signature, got {num_beams}")
             self.beam = generation.compile_program(model, generation.DecodeOptions(
-                mode="beam", num_beams=num_beams, n_eos=len(self.eos), processors=processors))
+                mode="beam", num_beams=num_beams, n_eos=len(self.eos), processors=processors, stopping=stopping))
         self.lookup = None
-        if processors is None:  # prompt lookup verifies drafts with the basic processors only
+        if processors is None and stopping is None:  # prompt lookup: the basic processors, no criteria
             lookup = generation.SpeculativeOptions("prompt_lookup", PROMPT_LOOKUP_MAX_TOKENS)
             self.lookup = tf.function(generation.build_speculative_program(model, greedy, lookup),
                                       jit_compile=True, autograph=False)
@@ -155,7 +168,6 @@ class _TextGenerator:
             ids.flat_values, "prompt token ids", 0, self.vocab_size,
             f"the tokenizer's ids must fit the model's vocab_size={self.vocab_size}"))
         lengths = tf.cast(ids.row_lengths(), tf.int32)  # (B,)
-        batch = tf.shape(lengths)[0]
         prompt_len = tf.reduce_max(tf.concat([lengths, [1]], 0))
         checks = [
             tf.debugging.assert_positive(max_new, message="max_new_tokens must be positive"),
@@ -168,7 +180,7 @@ class _TextGenerator:
             checks.append(tf.debugging.assert_positive(penalty, message="repetition_penalty must be > 0"))
         if prompt_lookup_num_tokens is not None:
             if self.lookup is None:
-                raise ValueError("prompt lookup is not exported with no_repeat_ngram_size")
+                raise ValueError("prompt lookup is not exported with no_repeat_ngram_size or stop_strings")
             lookup = tf.cast(tf.reshape(prompt_lookup_num_tokens, []), tf.int32)
             checks += [
                 tf.debugging.assert_positive(lookup, message="prompt_lookup_num_tokens must be >= 1"),
@@ -199,9 +211,11 @@ class _TextGenerator:
             return tf.cond(penalty != 1.0, lambda: self.programs[name, True](*args)[:2],
                            lambda: self.programs[name, False](*args)[:2])
 
-        if beams:  # the best hypothesis of each row; shorter ones end with their eos token
+        new_len = None  # (B,): each row's real end
+        if beams:  # the best hypothesis of each row, its generated length (eos or stop token included)
             finished, lengths = self.beam(*args)[:2]  # (B, K, N), (B, K)
-            out, steps = finished[:, 0, :], tf.reduce_max(lengths[:, 0])
+            out, new_len = finished[:, 0, :], lengths[:, 0]
+            steps = tf.reduce_max(new_len)
         elif prompt_lookup_num_tokens is not None:
             if repetition_penalty is not None:
                 raise ValueError("prompt_lookup_num_tokens and repetition_penalty are separate signatures")
@@ -211,15 +225,28 @@ class _TextGenerator:
         else:
             out, steps = tf.cond(params.top_p < 1.0, lambda: run("sample_top_p"), lambda: run("sample"))
         new = out[:, :steps]  # (B, steps)
-        new_len = tf.fill([batch], steps)
-        if self.eos:  # a row ends with its first eos token (later columns hold padding)
-            hit = tf.reduce_any(tf.equal(new[:, :, None], tf.constant(self.eos)[None, None, :]), -1)
-            first = tf.argmax(tf.cast(hit, tf.int32), axis=1, output_type=tf.int32)
-            new_len = tf.where(tf.reduce_any(hit, 1), first + 1, new_len)
+        if new_len is None:
+            new_len = self.row_ends(dense, mask, new, steps)
         new = tf.RaggedTensor.from_tensor(new, lengths=new_len)
         full = tf.concat([ids, new], axis=1)
         return {"texts": tf.reshape(self.tokenizer.detokenize(full), [-1]),
                 "completions": tf.reshape(self.tokenizer.detokenize(new), [-1])}
+
+    def row_ends(self, prompt_ids, prompt_mask, new, steps):
+        """(B,) new tokens per row: up to its first eos token or the token that completed a stop
+        string (later columns hold padding), else all ``steps``."""
+        hit = tf.zeros(tf.shape(new), tf.bool)  # (B, steps): the row has ended at this token
+        if self.eos:
+            hit |= tf.reduce_any(tf.equal(new[:, :, None], tf.constant(self.eos)[None, None, :]), -1)
+        if self.stop is not None:  # the criterion of the programs, judged after each new token
+            buffer = tf.concat([prompt_ids, new], axis=1)  # (B, P + steps)
+            real = tf.concat([prompt_mask > 0, tf.ones(tf.shape(new), tf.bool)], axis=1)
+            width = tf.shape(prompt_ids)[1]
+            stops = tf.map_fn(lambda n: self.stop(buffer, None, width + n, real), tf.range(1, steps + 1),
+                              fn_output_signature=tf.bool)  # (steps, B)
+            hit |= tf.transpose(stops)
+        first = tf.argmax(tf.cast(hit, tf.int32), axis=1, output_type=tf.int32)
+        return tf.where(tf.reduce_any(hit, 1), first + 1, tf.fill(tf.shape(first), steps))
 
 
 def _tf_tokenizer(tokenizer):
@@ -237,8 +264,12 @@ class ServingModule(tf.Module):
     """What the SavedModel holds: the model's variables, the tokenizer layer and the signatures."""
 
     def __init__(self, model, tokenizer=None, top_k: int = 0, eos_token_id=None, pad_token_id=None,
-                 no_repeat_ngram_size=None, num_beams=None):
+                 no_repeat_ngram_size=None, num_beams=None, stop_strings=None):
         super().__init__(name="tfgpt_serving")
+        if stop_strings is not None:  # checked before the slow tracing
+            stop_strings = validation.stop_string_list(stop_strings)
+            if tokenizer is None:
+                raise ValueError("stop_strings needs the tokenizer: they are matched on the decoded text")
         # The variables themselves (not the Keras objects) make the SavedModel self-contained.
         self.model_variables = [v.value if hasattr(v, "value") else v for v in model.variables]
         self.serving_default = forward_function(model, tf.int32, "serving_default")
@@ -252,7 +283,8 @@ class ServingModule(tf.Module):
         self.tokenizer = _tf_tokenizer(tokenizer)
         gen = _TextGenerator(model, self.tokenizer, top_k=top_k, eos_token_id=eos_token_id,
                              pad_token_id=pad_token_id, no_repeat_ngram_size=no_repeat_ngram_size,
-                             num_beams=num_beams)
+                             num_beams=num_beams, stop_strings=stop_strings,
+                             python_tokenizer=getattr(self.tokenizer, "python_tokenizer", tokenizer))
 
         text_specs = [tf.TensorSpec([None], tf.string, name="prompts"),
                       tf.TensorSpec([], tf.int32, name="max_new_tokens")]
@@ -300,7 +332,8 @@ class ServingModule(tf.Module):
 
 def export_saved_model(model, path, tokenizer=None, version: Optional[int] = None, overwrite: bool = False,
                        top_k: int = 0, eos_token_id=None, pad_token_id=None,
-                       no_repeat_ngram_size: Optional[int] = None, num_beams: Optional[int] = None) -> str:
+                       no_repeat_ngram_size: Optional[int] = None, num_beams: Optional[int] = None,
+                       stop_strings=None) -> str:
     """Write ``model`` as a SavedModel at ``<base>/<version>`` (TF Serving's layout); returns that path.
 
     ``path`` is the versioned folder (``export/gpt/1``) or, with ``version`` (or neither: the next
@@ -313,6 +346,10 @@ def export_saved_model(model, path, tokenizer=None, version: Optional[int] = Non
     a shape of the programs) bans repeated n-grams in every text signature (``lookup_text`` is then
     not exported). ``num_beams`` (>= 2) adds ``beam_text`` (prompts, max_new_tokens): HF's beam search
     with that many beams (length_penalty 1, early_stopping False), the best hypothesis of each prompt.
+    ``stop_strings`` (HF's: a string or a non-empty list of them, fixed at export, needs ``tokenizer``)
+    ends each row of every text signature once its decoded text ends a stop string, with the token
+    that completed it, as ``generate(..., stop_strings=, tokenizer=)`` (``lookup_text`` is then not
+    exported).
     """
     base, version = resolve_version_dir(path, version)
     target = base / str(version)
@@ -320,7 +357,7 @@ def export_saved_model(model, path, tokenizer=None, version: Optional[int] = Non
         raise FileExistsError(f"{target} already exists; pass overwrite=True (--overwrite) to replace it")
     module = ServingModule(model, tokenizer, top_k=top_k, eos_token_id=eos_token_id,
                            pad_token_id=pad_token_id, no_repeat_ngram_size=no_repeat_ngram_size,
-                           num_beams=num_beams)
+                           num_beams=num_beams, stop_strings=stop_strings)
     signatures = module.signature_functions()
     options = tf.saved_model.SaveOptions(experimental_custom_gradients=False)
 

@@ -2,8 +2,9 @@
 
 Running beams and finished hypotheses are kept apart; each step takes the top K2 = 2K continuations
 (more with several eos ids) of all running beams, keeps the best K that did not just stop as the
-next running beams, and merges the best K that stopped (eos, or the last step) into the finished
-set, scored by sum log-prob / generated_length ** length_penalty.
+next running beams, and merges the best K that stopped (eos, a stopping criterion such as a stop
+string, or the last step) into the finished set, scored by sum log-prob / generated_length **
+length_penalty.
 
 Beam sampling (``DecodeOptions.do_sample``, HF's ``_beam_search`` with ``do_sample=True``) warps the
 processed log-probs (temperature, top-k, top-p, keeping at least one more token than there are eos
@@ -24,6 +25,7 @@ from tfgpt.generation.program import (
     CachedForward,
     DecodeOptions,
     ScoreProcessors,
+    StopCheck,
     count_trace,
     put_step,
     record,
@@ -76,6 +78,7 @@ def build_beam_program(model, options: DecodeOptions):
     K2 = max(2, 1 + options.n_eos) * K  # candidates kept per step (HF's beams_to_keep)
     V = forward.vocab_size
     has_eos = options.n_eos > 0
+    stopper = StopCheck(options)
     early = options.early_stopping
     sampling = options.do_sample
 
@@ -90,6 +93,8 @@ def build_beam_program(model, options: DecodeOptions):
         lp = params.length_penalty
         max_new_f = tf.cast(max_new, tf.float32)
         cache_mask = tf.concat([prompt_mask, tf.ones([B, N], tf.int32)], axis=1)  # (B, T)
+        cand_prompts = tf.repeat(prompt_ids, K2, axis=0)  # (B*K2, P): the candidates' prompts
+        cand_real = tf.repeat(cache_mask > 0, K2, axis=0)  # (B*K2, T)
         logits, cache, attn, hidden = forward.next_outputs(  # prefill once
             prompt_ids, cache_mask, forward.empty_cache(B, T), 0, options.output_attentions,
             options.output_hidden_states)
@@ -134,6 +139,10 @@ def build_beam_program(model, options: DecodeOptions):
             stop = tf.fill([B, K2], i + 1 >= max_new)
             if has_eos:
                 stop |= tf.reduce_any(tf.equal(token[:, :, None], params.eos_token_ids[None, None, :]), -1)
+            if stopper:  # HF checks the criteria on every candidate, its new token included
+                cand_buffer = tf.concat([cand_prompts, tf.reshape(cand, [B * K2, N])], axis=1)  # (B*K2, T)
+                hit = stopper(cand_buffer, None, P + i + 1, cand_real & (columns < P + i + 1))
+                stop |= tf.reshape(hit, [B, K2])
 
             # next running beams: the best K candidates that did not stop
             run_scores = top_scores + tf.cast(stop, tf.float32) * NEG_INF

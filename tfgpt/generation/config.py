@@ -9,6 +9,7 @@ import warnings
 from typing import Any, Dict, Tuple
 
 from tfgpt.io import atomic_write_json, json_text, read_json
+from tfgpt.validation import stop_string_list
 
 GENERATION_CONFIG_NAME = "generation_config.json"
 
@@ -140,10 +141,7 @@ class GenerationConfig:
             if value is not None and (not ids or any(not _is_int(t) or t < 0 for t in ids)):
                 raise ValueError(f"{name} must be a non-negative id or a non-empty list of them, got {value!r}")
         if self.stop_strings is not None:
-            strings = [self.stop_strings] if isinstance(self.stop_strings, str) else self.stop_strings
-            if not isinstance(strings, (list, tuple)) or not strings or \
-                    any(not isinstance(s, str) or not s for s in strings):
-                raise ValueError(f"stop_strings must be a non-empty string or list of them, got {self.stop_strings!r}")
+            stop_string_list(self.stop_strings)
         if self.do_sample:
             if self.temperature is not None and not self.temperature > 0:
                 raise ValueError(f"temperature must be strictly positive when sampling, got {self.temperature} "

@@ -53,7 +53,8 @@ class DecodeOptions:
     (the exported text signatures do): ``use_repetition_penalty`` runs before it, the sampler's
     temperature / ``top_k`` / ``use_top_p`` after it, which is HF's order for processors that sit
     between the penalty and the warpers (no-repeat n-grams, bad words, min length). ``stopping`` holds in-graph
-    stopping criteria checked after each token besides eos and the length (not in beam search).
+    stopping criteria checked after each token besides eos and the length (in beam search on every
+    candidate, which then finishes as on eos: HF's).
     ``output_scores`` / ``output_logits`` make the program also return [B, N, V] float32 buffers of
     the processed scores / raw logits of every step. ``output_attentions`` / ``output_hidden_states``
     (not in contrastive search) make it also return the prefill's attentions [L, B, H, P, T] / hidden
@@ -91,12 +92,8 @@ class DecodeOptions:
         if self.processors is not None:
             if not isinstance(self.processors, tuple):
                 raise TypeError(f"processors must be a tuple, got {type(self.processors).__name__}")
-        if self.stopping is not None:
-            if not isinstance(self.stopping, tuple):
-                raise TypeError(f"stopping must be a tuple, got {type(self.stopping).__name__}")
-            if self.mode == "beam":
-                raise ValueError("stop_strings and stopping_criteria run with greedy, sampling and contrastive "
-                                 "search, not with beam search (num_beams > 1)")
+        if self.stopping is not None and not isinstance(self.stopping, tuple):
+            raise TypeError(f"stopping must be a tuple, got {type(self.stopping).__name__}")
 
 
 class DecodeParams(NamedTuple):

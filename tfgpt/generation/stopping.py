@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfgpt.generation.processors import ValueKeyed
+from tfgpt.validation import stop_string_list
 
 
 def _id_list(value, name: str) -> List[int]:
@@ -116,12 +117,7 @@ class StopStringCriteria(StoppingCriteria):
     """
 
     def __init__(self, tokenizer, stop_strings: Union[str, Sequence[str]]):
-        if isinstance(stop_strings, str):
-            stop_strings = [stop_strings]
-        stop_strings = tuple(stop_strings)
-        if not stop_strings or any(not isinstance(s, str) or not s for s in stop_strings):
-            raise ValueError(f"stop_strings must be a non-empty string or list of them, got {stop_strings!r}")
-        self.stop_strings = stop_strings
+        self.stop_strings = stop_strings = stop_string_list(stop_strings)
         tokens, indices = token_strings(tokenizer)
         table, self._max_positions, self._max_ends = _cached_table(tokens, indices, stop_strings)
         self._np_table = table  # the cached table: one object per vocabulary and stop strings
