@@ -14,6 +14,7 @@ import tensorflow as tf
 import tfgpt
 from conftest import GPT_VOCAB, HF_FIXTURES, left_pad, tiny_config
 from tfgpt import generation
+from tfgpt.generation import processors
 
 NEG = -1.0e9
 
@@ -268,6 +269,27 @@ def test_sample_categorical_draws_from_the_softmax():
     assert counts[probs == 0].sum() == 0
     sigma = np.sqrt(n * probs * (1 - probs))
     assert np.all(np.abs(counts - n * probs) <= 3 * sigma + 1), (counts / n, probs)
+
+
+@pytest.mark.parametrize("case", ["distinct", "ties at the k-th", "fewer finite than k", "ties inside"])
+def test_top_p_among_top_k_is_the_whole_vocabulary_rule(case):
+    """The sampler's top-p over the top-k candidates equals HF's rule over the whole row (XLA)."""
+    rng = np.random.default_rng(7)
+    scores = rng.normal(size=[3, 300]).astype(np.float32) * 2
+    if case == "ties at the k-th":
+        scores[:, :40] = np.sort(scores, axis=-1)[:, -5:-4]  # many tokens equal to the 5th best
+    if case == "ties inside":
+        scores = np.round(scores)
+    if case == "fewer finite than k":
+        scores[1, 3:] = -np.inf
+    k, top_p = 8, 0.6
+    cut = tf.where(scores < processors.kth_largest(tf.constant(scores), k), -np.inf, scores)
+    fast = tf.function(lambda s: processors.top_p_among_top_k(s, top_p, k, 1), jit_compile=True)(cut)
+    drop = processors.top_p_drop_mask(cut, top_p, 1)
+    np.testing.assert_array_equal(fast.numpy(), tf.where(drop, -np.inf, cut).numpy())
+    hinted = processors.TopPLogitsWarper(top_p, candidates=k)(None, cut)  # what generate builds after top-k
+    np.testing.assert_array_equal(hinted.numpy(), processors.TopPLogitsWarper(top_p)(None, cut).numpy())
+    assert np.isfinite(fast.numpy()).sum(axis=-1).min() >= 1
 
 # --- beam search -------------------------------------------------------------------------------------
 

@@ -523,20 +523,66 @@ class TopKLogitsWarper(LogitsProcessor):
 class TopPLogitsWarper(LogitsProcessor):
     """Nucleus: keep the smallest set of most likely tokens whose probabilities reach ``top_p``."""
 
-    def __init__(self, top_p: float, min_tokens_to_keep: int = 1, filter_value: float = FILTER_VALUE):
+    def __init__(self, top_p: float, min_tokens_to_keep: int = 1, filter_value: float = FILTER_VALUE,
+                 candidates: Optional[int] = None):
         self.top_p = _unit_float(top_p, "top_p", low_open=False, high_open=False)
         self.min_tokens_to_keep = _check_min_tokens(min_tokens_to_keep)
         self.filter_value = filter_value
+        # the top_k of a top-k warper run just before (generate sets it): sort only its candidates
+        self.candidates = None if candidates is None else _positive_int(candidates, "candidates")
 
     def __call__(self, state, scores):
-        v = _vocab_size(scores)
-        order = tf.argsort(scores, axis=-1, direction="ASCENDING", stable=True)  # (B, V)
-        ascending = tf.gather(scores, order, batch_dims=1)
-        cumulative = tf.cumsum(tf.nn.softmax(ascending, axis=-1), axis=-1)
-        drop = cumulative <= 1.0 - self.top_p
-        drop &= (tf.range(v) < v - self.min_tokens_to_keep)[None, :]  # keep the most likely ones
-        return tf.where(_unsort(drop, order), tf.constant(self.filter_value, scores.dtype), scores)
+        k = self.candidates
+        if (k is not None and k < _vocab_size(scores) and self.min_tokens_to_keep <= k
+                and self.filter_value == -math.inf):
+            return top_p_among_top_k(scores, self.top_p, k, self.min_tokens_to_keep)
+        drop = top_p_drop_mask(scores, self.top_p, self.min_tokens_to_keep)
+        return tf.where(drop, tf.constant(self.filter_value, scores.dtype), scores)
 
+
+def top_p_drop_mask(scores, top_p, min_tokens_to_keep: int = 1) -> tf.Tensor:
+    """HF's nucleus rule on [B, V] scores: True where a token falls outside the smallest set of most
+    likely tokens whose probabilities reach ``top_p`` (a float or a tensor); the best
+    ``min_tokens_to_keep`` always stay. Ties are ordered as HF's stable ascending sort orders them."""
+    v = _vocab_size(scores)
+    order = tf.argsort(scores, axis=-1, direction="ASCENDING", stable=True)  # (B, V)
+    ascending = tf.gather(scores, order, batch_dims=1)
+    cumulative = tf.cumsum(tf.nn.softmax(ascending, axis=-1), axis=-1)
+    drop = cumulative <= 1.0 - tf.cast(top_p, cumulative.dtype)
+    drop &= (tf.range(v) < v - min_tokens_to_keep)[None, :]  # keep the most likely ones
+    return _unsort(drop, order)
+
+
+def top_p_among_top_k(scores, top_p, k: int, keep: int = 1):
+    """HF's top-p warper on [B, V] scores that top-k (``k``, static) already cut to -inf elsewhere:
+    the rule runs on the k candidates only (a sort of k entries per row, not of the vocabulary).
+
+    Rows where ties with the k-th score kept more than k tokens (or fewer than k are finite) take the
+    whole-vocabulary rule instead, so the result is HF's in every case.
+    """
+    finite_kept = tf.reduce_sum(tf.cast(scores > -math.inf, tf.int32), axis=-1)  # (B,)
+
+    def among_candidates():
+        values, index = tf.math.top_k(scores, k=k, sorted=False)  # (B, k)
+        by_index = tf.argsort(index, axis=-1)  # ties in HF's stable sort go by vocabulary order
+        index = tf.gather(index, by_index, batch_dims=1)
+        values = tf.gather(values, by_index, batch_dims=1)
+        order = tf.argsort(values, axis=-1, direction="ASCENDING", stable=True)  # (B, k)
+        index = tf.gather(index, order, batch_dims=1)
+        ascending = tf.gather(values, order, batch_dims=1)
+        cumulative = tf.cumsum(tf.nn.softmax(ascending, axis=-1), axis=-1)
+        drop = cumulative <= 1.0 - tf.cast(top_p, cumulative.dtype)
+        drop &= (tf.range(k) < k - keep)[None, :]
+        kept = tf.where(drop, tf.constant(-math.inf, scores.dtype), ascending)
+        b = tf.shape(scores)[0]
+        rows = tf.broadcast_to(tf.range(b)[:, None], [b, k])
+        return tf.tensor_scatter_nd_update(tf.fill(tf.shape(scores), tf.constant(-math.inf, scores.dtype)),
+                                           tf.stack([rows, index], axis=-1), kept)
+
+    def whole_vocabulary():
+        return tf.where(top_p_drop_mask(scores, top_p, keep), tf.constant(-math.inf, scores.dtype), scores)
+
+    return tf.cond(tf.reduce_all(tf.equal(finite_kept, k)), among_candidates, whole_vocabulary)
 
 class MinPLogitsWarper(LogitsProcessor):
     """Drop tokens whose probability is below ``min_p`` times the most likely token's."""
@@ -714,10 +760,12 @@ def build_processors(generation_config, input_length: Optional[int] = None,
             keep = len(eos) + 1 if eos else 2
         if gc.temperature is not None and gc.temperature != 1.0:
             out.append(TemperatureLogitsWarper(gc.temperature))
+        top_k = None
         if gc.top_k is not None and gc.top_k != 0:
             out.append(TopKLogitsWarper(gc.top_k, min_tokens_to_keep=keep))
+            top_k = out[-1].top_k
         if gc.top_p is not None and gc.top_p < 1.0:
-            out.append(TopPLogitsWarper(gc.top_p, min_tokens_to_keep=keep))
+            out.append(TopPLogitsWarper(gc.top_p, min_tokens_to_keep=keep, candidates=top_k))
         if gc.min_p is not None:
             out.append(MinPLogitsWarper(gc.min_p, min_tokens_to_keep=keep))
         if gc.typical_p is not None and gc.typical_p < 1.0:

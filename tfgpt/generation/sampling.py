@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from tfgpt.generation.processors import kth_largest
+from tfgpt.generation.processors import kth_largest, top_p_among_top_k, top_p_drop_mask
 from tfgpt.generation.program import DecodeOptions, DecodeParams
 
 
@@ -40,13 +40,10 @@ class MultinomialSampler:
         if self.top_k:
             scores = tf.where(scores < kth_largest(scores, min(self.top_k, scores.shape[-1])), -np.inf, scores)
         if self.use_top_p:
-            order = tf.argsort(scores, axis=-1, direction="ASCENDING", stable=True)  # (B, V)
-            ascending = tf.gather(scores, order, batch_dims=1)
-            cum = tf.cumsum(tf.nn.softmax(ascending, axis=-1), axis=-1)
-            remove = cum <= 1.0 - self.top_p
-            remove &= (tf.range(tf.shape(remove)[1]) < tf.shape(remove)[1] - self.keep)[None, :]  # keep the top
-            remove = tf.gather(remove, tf.argsort(order, axis=-1), batch_dims=1)  # back to vocab order
-            scores = tf.where(remove, -np.inf, scores)
+            if self.top_k and self.top_k < scores.shape[-1]:
+                scores = top_p_among_top_k(scores, self.top_p, self.top_k, self.keep)
+            else:
+                scores = tf.where(top_p_drop_mask(scores, self.top_p, self.keep), -np.inf, scores)
         return scores
 
     def __call__(self, scores, step):
