@@ -58,10 +58,16 @@ def hf_torch_child(args):
                       "torch": torch.__version__}))
 
 
+# the options both sides take, forwarded to each benchmark process as they were given here
+SHARED = {"size": "gpt1", "batch_size": 4, "seq_len": 128, "steps": 10, "warmup": 3, "dropout": 0.1}
+
+
+def forwarded(args):
+    return [str(x) for name in SHARED for x in ("--" + name.replace("_", "-"), getattr(args, name))]
+
+
 def run_tfgpt(args):
-    cmd = [sys.executable, str(HERE / "bench_train.py"), "--size", args.size, "--batch-size",
-           str(args.batch_size), "--seq-len", str(args.seq_len), "--steps", str(args.steps), "--warmup",
-           str(args.warmup), "--dropout", str(args.dropout)]
+    cmd = [sys.executable, str(HERE / "bench_train.py"), *forwarded(args)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     row = [line for line in out.splitlines() if re.match(r"\| [0-9.]+ \|", line)][0]
     limit = re.search(r"limit ([0-9.]+) tokens/s", out)
@@ -69,10 +75,7 @@ def run_tfgpt(args):
 
 
 def run_peer(args):
-    cmd = [args.peer_python, __file__, "--child", "--size", args.size, "--batch-size", str(args.batch_size),
-           "--seq-len", str(args.seq_len), "--steps", str(args.steps), "--warmup", str(args.warmup),
-           "--dropout", str(args.dropout)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run([args.peer_python, __file__, "--child", *forwarded(args)], capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"the peer failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -81,12 +84,9 @@ def run_peer(args):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--peer-python", help="an interpreter with torch and transformers installed")
-    p.add_argument("--size", choices=sorted(SIZES), default="gpt1")
-    p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--seq-len", type=int, default=128)
-    p.add_argument("--steps", type=int, default=10)
-    p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--dropout", type=float, default=0.1)
+    for name, default in SHARED.items():
+        p.add_argument("--" + name.replace("_", "-"), type=type(default), default=default,
+                       choices=sorted(SIZES) if name == "size" else None)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
