@@ -38,7 +38,7 @@ class ContrastiveState(NamedTuple):
     done: tf.Tensor       # [B] bool: rows that emitted an eos token
     sequences: tf.Tensor  # [B, T] int32: the prompt in columns < P, new token i in column P + i
     context: tf.Tensor    # [B, T, E] float32: unit-norm last hidden states of the tokens so far
-    cache: tuple          # L x (keys, values) [B*k, H, T, D]: k identical copies of each row's cache
+    cache: tuple          # k copies of each row's cache, L x (keys, values) [B*k, H, T, D] or L x [B*k, 2, H, T, D]
     score_log: tuple = ()  # ([B, N, V] float32 processed scores of every step,) with output_scores
     logit_log: tuple = ()  # ([B, N, V] float32 raw logits of every step,) with output_logits
 
@@ -94,7 +94,7 @@ def build_contrastive_program(model, options: DecodeOptions):
         logits = forward.logits(hidden[:, -1, :])  # (B, V)
         E = hidden.shape[-1]
         context = tf.concat([unit_norm(tf.cast(hidden, tf.float32)), tf.zeros([B, N, E])], axis=1)  # (B, T, E)
-        cache = tf.nest.map_structure(lambda c: tf.repeat(c, k, axis=0), cache)  # L x 2 x (BK, H, T, D)
+        cache = tf.nest.map_structure(lambda c: tf.repeat(c, k, axis=0), cache)  # (BK, ...) each
         sequences = tf.concat([prompt_ids, tf.fill([B, N], params.pad_token_id)], axis=1)  # (B, T)
 
         def cond(s):

@@ -143,9 +143,8 @@ class CachedForward:
 
     The cache is a (keys, values) pair of [B, H, T, D] tensors per layer, one [B, 2, H, T, D] tensor
     per layer (``empty_cache`` picks by batch size) or one stacked [L, B, 2, H, T, D] tensor;
-    ``next_logits`` writes the keys and
-    values of its tokens at ``index`` and attends over the cache, so prefill (the prompt at index 0)
-    and each decode step (one token at P + i - 1) are the same call.
+    ``next_logits`` writes the keys and values of its tokens at ``index`` and attends over the cache,
+    so prefill (the prompt at index 0) and each decode step (one token at P + i - 1) are the same call.
     """
 
     def __init__(self, model):
