@@ -144,6 +144,35 @@ def test_greedy_matches_no_cache_reference_and_reuses_the_program(model):
     model._generate_cache.update(cache)
 
 
+@pytest.mark.parametrize("jit", [False, True])
+def test_keys_values_pair_cache_equals_the_single_tensor_cache(model, jit):
+    """The (keys, values) [B, H, T, D] cache of batches > 1 gives the [B, 2, H, T, D] cache's states."""
+    forward = generation.program.CachedForward(model)
+    assert isinstance(forward.empty_cache(1, 8)[0], tf.Tensor)  # batch 1 keeps the single tensor
+    pairs = forward.empty_cache(3, 8)
+    assert len(pairs) == 2 and [tuple(c.shape) for c in pairs[0]] == [(3, 4, 8, 8)] * 2
+    single = tuple(tf.stack(kv, axis=1) for kv in pairs)  # (3, 2, 4, 8, 8)
+    ids = tf.constant(prompts([5, 5, 5], seed=3))
+    step_ids = tf.constant([[4], [50], [98]])
+    mask = tf.constant([[0, 1, 1, 1, 1, 1, 1, 1], [1] * 8, [0, 0, 1, 1, 1, 1, 1, 1]])
+
+    def run(cache):
+        hidden, cache = forward.hidden_states(ids, mask, cache, 0)
+        step, cache = forward.hidden_states(step_ids, mask, cache, 5)
+        return hidden, step, cache
+
+    fn = tf.function(run, jit_compile=True) if jit else run
+    h_pair, s_pair, c_pair = fn(pairs)
+    h_one, s_one, c_one = fn(single)
+    np.testing.assert_allclose(h_pair.numpy(), h_one.numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(s_pair.numpy(), s_one.numpy(), rtol=1e-6, atol=1e-6)
+    for (keys, values), both in zip(c_pair, c_one):
+        np.testing.assert_allclose(keys.numpy(), both[:, 0].numpy(), rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(values.numpy(), both[:, 1].numpy(), rtol=1e-6, atol=1e-6)
+        assert np.abs(keys.numpy()[:, :, 6:]).max() == 0  # columns past the step stay empty
+        assert np.abs(keys.numpy()[:, :, 5]).max() > 0
+
+
 def test_fixture_greedy_ids_reproduced():
     m = tfgpt.TFOpenAIGPTLMHeadModel.from_pretrained(HF_FIXTURES / "lm")
     g = np.load(HF_FIXTURES / "lm" / "golden.npz")

@@ -104,7 +104,7 @@ def build_beam_program(model, options: DecodeOptions):
                       if options.output_hidden_states else ())
         rep = lambda x: tf.repeat(x, K, axis=0)  # noqa: E731  (B, ...) -> (B*K, ...), a row's beams adjacent
         logits, cache_mask = rep(logits), rep(cache_mask)  # (BK, V), (BK, T)
-        cache = tuple(rep(c) for c in cache)
+        cache = tf.nest.map_structure(rep, cache)
         beam_prompts = rep(prompt_ids)  # (BK, P)
         prompt_lengths = rep(tf.reduce_sum(prompt_mask, axis=1))  # (BK,)
         columns = tf.range(T)[None, :]  # (1, T)
@@ -204,7 +204,7 @@ def build_beam_program(model, options: DecodeOptions):
             return s.going & (i < max_new)
 
         def body(i, s, cache, attn_log, hidden_log):
-            cache = tuple(tf.gather(c, s.origin) for c in cache)  # follow the beams that survived
+            cache = tf.nest.map_structure(lambda c: tf.gather(c, s.origin), cache)  # follow the surviving beams
             logits, cache, attn, hidden = forward.next_outputs(
                 s.tokens[:, None], cache_mask, cache, P + i - 1, options.output_attentions,
                 options.output_hidden_states)  # (BK, V)

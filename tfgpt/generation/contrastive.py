@@ -38,7 +38,7 @@ class ContrastiveState(NamedTuple):
     done: tf.Tensor       # [B] bool: rows that emitted an eos token
     sequences: tf.Tensor  # [B, T] int32: the prompt in columns < P, new token i in column P + i
     context: tf.Tensor    # [B, T, E] float32: unit-norm last hidden states of the tokens so far
-    cache: tuple          # L x [B*k, 2, H, T, D]: k identical copies of each row's cache
+    cache: tuple          # k copies of each row's cache, L x (keys, values) [B*k, H, T, D] or L x [B*k, 2, H, T, D]
     score_log: tuple = ()  # ([B, N, V] float32 processed scores of every step,) with output_scores
     logit_log: tuple = ()  # ([B, N, V] float32 raw logits of every step,) with output_logits
 
@@ -94,7 +94,7 @@ def build_contrastive_program(model, options: DecodeOptions):
         logits = forward.logits(hidden[:, -1, :])  # (B, V)
         E = hidden.shape[-1]
         context = tf.concat([unit_norm(tf.cast(hidden, tf.float32)), tf.zeros([B, N, E])], axis=1)  # (B, T, E)
-        cache = tuple(tf.repeat(c, k, axis=0) for c in cache)  # (BK, 2, H, T, D)
+        cache = tf.nest.map_structure(lambda c: tf.repeat(c, k, axis=0), cache)  # (BK, ...) each
         sequences = tf.concat([prompt_ids, tf.fill([B, N], params.pad_token_id)], axis=1)  # (B, T)
 
         def cond(s):
@@ -132,7 +132,7 @@ def build_contrastive_program(model, options: DecodeOptions):
 
             # the chosen candidate's keys / values at column cur_len go to all k copies of its row
             pick = tf.repeat(rows * k + best, k)  # (BK,)
-            cache = tuple(copy_column(c, pick, cur_len) for c in cache)
+            cache = tf.nest.map_structure(lambda c: copy_column(c, pick, cur_len), cache)
             return (ContrastiveState(s.step + 1, logits, done, sequences, context, cache, score_log, logit_log),)
 
         V = forward.vocab_size
@@ -146,8 +146,9 @@ def build_contrastive_program(model, options: DecodeOptions):
 
 
 def copy_column(cache, pick, column):
-    """cache [BK, 2, H, T, D] with column ``column`` of every row replaced by that of row ``pick[row]``."""
-    shape = tf.shape(cache)
-    start = tf.stack([0, 0, 0, column, 0])
-    col = tf.slice(cache, start, tf.stack([shape[0], shape[1], shape[2], 1, shape[4]]))  # (BK, 2, H, 1, D)
+    """cache [BK, ..., T, D] (keys or values [BK, H, T, D], or both [BK, 2, H, T, D]) with column
+    ``column`` of every row replaced by that of row ``pick[row]``."""
+    shape, lead = tf.unstack(tf.shape(cache)), cache.shape.rank - 2
+    start = tf.stack([0] * lead + [column, 0])
+    col = tf.slice(cache, start, tf.stack(shape[:lead] + [1, shape[-1]]))  # (BK, ..., 1, D)
     return dynamic_update_slice(cache, tf.gather(col, pick), start)

@@ -31,7 +31,7 @@ class SequentialState(NamedTuple):
     token: tf.Tensor      # [B] int32: the tokens emitted last
     done: tf.Tensor       # [B] bool: rows that emitted an eos token (they emit pad from then on)
     sequences: tf.Tensor  # [B, T] int32: the prompt in columns < P, new token i in column P + i
-    cache: tuple          # L x [B, 2, H, T, D]: the KV cache
+    cache: tuple          # the KV cache, L x (keys, values) [B, H, T, D] (L x [B, 2, H, T, D] at batch 1)
     score_log: tuple = ()  # ([B, N, V] float32 processed scores of every step,) with output_scores
     logit_log: tuple = ()  # ([B, N, V] float32 raw logits of every step,) with output_logits
     attn_log: tuple = ()   # (prefill [L, B, H, P, T], steps [N, L, B, H, T]) float32 with output_attentions

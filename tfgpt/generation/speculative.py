@@ -101,7 +101,7 @@ class SpeculativeState(NamedTuple):
     done: tf.Tensor        # [B] bool: rows that emitted an eos token
     finish: tf.Tensor      # [B] int32: the new-token count at which a row finished (N + S: not yet)
     sequences: tf.Tensor   # [B, W] int32: prompt in columns < P, new token i in column P + i
-    cache: tuple           # L x [B, 2, H, T, D]: the target's KV cache, valid below column P + step - 1
+    cache: tuple           # the target's KV cache (CachedForward.empty_cache), valid below column P + step - 1
     draft_cache: tuple     # the assistant's cache, valid below column P + step - 2 (empty: prompt lookup)
     num_draft: tf.Tensor   # [] int32: drafts to propose next pass (the schedule's value)
     passes: tf.Tensor      # [] int32

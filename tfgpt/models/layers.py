@@ -125,6 +125,9 @@ class Attention(keras.layers.Layer):
     Without a cache the keys are this call's own tokens (T = S). With ``cache`` [B, 2, H, T, D] the
     call's keys and values are written at ``cache_index`` and the queries attend over the whole cache
     (T = cache length); ``causal`` [S, T] and ``padding_bias`` [B, 1, 1, T] say which keys are visible.
+    ``cache`` may also be a (keys, values) pair of [B, H, T, D] tensors (returned as a pair): XLA then
+    updates both in place and the attention matmuls read them as they are, where the single tensor
+    costs a copy of its key and value halves per call (the whole cache, every decode step).
     """
 
     def __init__(self, n_embd, n_head, attn_pdrop=0.1, resid_pdrop=0.1, initializer_range=0.02,
@@ -154,7 +157,12 @@ class Attention(keras.layers.Layer):
         qkv = self.c_attn(x)  # (B, S, 3E)
         q, k, v = tf.split(qkv, 3, axis=-1)
         q, k, v = self._split_heads(q), self._split_heads(k), self._split_heads(v)  # (B, H, S, D)
-        if cache is not None:
+        if isinstance(cache, (tuple, list)):  # (keys, values): the dots read the cache buffers directly
+            zero = tf.zeros([], tf.int32)
+            start = [zero, zero, tf.cast(cache_index, tf.int32), zero]
+            cache = tuple(dynamic_update_slice(c, tf.cast(x, c.dtype), start) for c, x in zip(cache, (k, v)))
+            k, v = tf.cast(cache[0], q.dtype), tf.cast(cache[1], q.dtype)  # (B, H, T, D)
+        elif cache is not None:
             kv = tf.stack([k, v], axis=1)  # (B, 2, H, S, D)
             zero = tf.zeros([], tf.int32)
             start = [zero, zero, zero, tf.cast(cache_index, tf.int32), zero]

@@ -172,8 +172,9 @@ class TFOpenAIGPTMainLayer(keras.layers.Layer):
 
     Call with ``input_ids`` [..., S] (or ``inputs_embeds`` [..., S, E]); leading dims are flattened for
     the blocks and restored in the outputs. For cached decoding pass ``cache`` (a list of per-layer
-    [B, 2, H, T, D] tensors, or one stacked [L, B, 2, H, T, D] tensor) and ``cache_index`` (where this
-    call's tokens go); ``attention_mask`` then covers the whole cache, [B, T].
+    [B, 2, H, T, D] tensors or (keys, values) pairs of [B, H, T, D] tensors, or one stacked
+    [L, B, 2, H, T, D] tensor; the updated cache comes back in the same form) and ``cache_index``
+    (where this call's tokens go); ``attention_mask`` then covers the whole cache, [B, T].
     """
 
     _keras_serializable = True  # HF's @keras_serializable marker (its tests look for it)
@@ -271,8 +272,10 @@ class TFOpenAIGPTMainLayer(keras.layers.Layer):
             layers_cache = tf.unstack(cache, num=c.n_layer, axis=0) if stacked_cache else list(cache)
             if len(layers_cache) != c.n_layer:
                 raise ValueError(f"cache has {len(layers_cache)} layers, the model {c.n_layer}")
-            key_len = tf.shape(layers_cache[0])[3]
-            static_keys = layers_cache[0].shape[3]
+            pairs = isinstance(layers_cache[0], (tuple, list))  # (keys, values) [B, H, T, D] each
+            first, t_axis = (layers_cache[0][0], 2) if pairs else (layers_cache[0], 3)
+            key_len = tf.shape(first)[t_axis]
+            static_keys = first.shape[t_axis]
             start = tf.zeros([], tf.int32) if cache_index is None else tf.cast(cache_index, tf.int32)
         else:
             layers_cache = [None] * c.n_layer
