@@ -218,6 +218,40 @@ def test_dropout_only_when_training():
     assert np.abs(a - c).max() > 1e-3
 
 
+@pytest.mark.parametrize("jit", [False, True])
+def test_dropout_layer_semantics(jit):
+    from tfgpt.models.layers import Dropout
+
+    layer = Dropout(0.25)
+    x = tf.ones([200, 500])
+    call = tf.function(lambda t, training: layer(t, training=training), jit_compile=True) if jit else layer
+    np.testing.assert_array_equal(call(x, training=False).numpy(), x.numpy())
+    a, b = call(x, training=True).numpy(), call(x, training=True).numpy()
+    for out in (a, b):
+        assert set(np.unique(out).tolist()) == {0.0, np.float32(1 / 0.75)}  # kept values scaled by 1/(1-rate)
+        assert abs((out == 0).mean() - 0.25) < 0.01
+    assert (a != b).any()  # a new mask per call
+    assert Dropout.from_config(layer.get_config()).rate == 0.25
+    np.testing.assert_array_equal(Dropout(0.0)(x, training=True).numpy(), x.numpy())
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_dropout_masks_follow_the_seed(jit):
+    from tfgpt.models.layers import Dropout
+
+    def first_mask(layer):
+        run = tf.function(lambda t: layer(t, training=True), jit_compile=jit)
+        return run(tf.ones([64, 300])).numpy()
+
+    np.testing.assert_array_equal(first_mask(Dropout(0.3, seed=7)), first_mask(Dropout(0.3, seed=7)))
+    assert (first_mask(Dropout(0.3, seed=7)) != first_mask(Dropout(0.3, seed=8))).any()
+    keras_mask = first_mask(keras.layers.Dropout(0.3, seed=7))
+    if jit:  # ThreeFry under XLA: another stream than Keras' Philox for the same seed
+        assert (first_mask(Dropout(0.3, seed=7)) != keras_mask).mean() > 0.1
+    else:  # Keras' own dropout
+        np.testing.assert_array_equal(first_mask(Dropout(0.3, seed=7)), keras_mask)
+
+
 def _gelu_tanh(x):
     return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x ** 3)))
 

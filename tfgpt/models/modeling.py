@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from tfgpt import validation
 from tfgpt.models.configuration import OpenAIGPTConfig
-from tfgpt.models.layers import MASK_VALUE, Block, no_remat, position_embedding, token_embedding
+from tfgpt.models.layers import MASK_VALUE, Block, Dropout, no_remat, position_embedding, token_embedding
 from tfgpt.models.outputs import (
     TFBaseModelOutput,
     TFCausalLMOutput,
@@ -190,7 +190,7 @@ class TFOpenAIGPTMainLayer(keras.layers.Layer):
                                                 self.dtype_policy)
             self.positions_embed = position_embedding(c.n_positions, c.n_embd, c.initializer_range,
                                                       self.dtype_policy)
-            self.drop = keras.layers.Dropout(c.embd_pdrop, name="drop", dtype=self.dtype_policy)
+            self.drop = Dropout(c.embd_pdrop, name="drop", dtype=self.dtype_policy)
         self.h = [Block(c, name=f"h_._{i}", dtype=self.dtype_policy) for i in range(c.n_layer)]
 
     def __call__(self, *args, **kwargs):
@@ -1072,10 +1072,10 @@ class SequenceSummary(keras.layers.Layer):
         act = c.summary_activation
         self.activation = None if act in (None, "linear") else keras.activations.get(
             {"gelu": "gelu"}.get(act, act))
-        self.first_dropout = keras.layers.Dropout(c.summary_first_dropout or 0.0, name="first_dropout",
-                                                  dtype=self.dtype_policy)
-        self.last_dropout = keras.layers.Dropout(getattr(c, "summary_last_dropout", 0.0) or 0.0,
-                                                 name="last_dropout", dtype=self.dtype_policy)
+        self.first_dropout = Dropout(c.summary_first_dropout or 0.0, name="first_dropout",
+                                     dtype=self.dtype_policy)
+        self.last_dropout = Dropout(getattr(c, "summary_last_dropout", 0.0) or 0.0,
+                                    name="last_dropout", dtype=self.dtype_policy)
 
     def build(self, input_shape=None):
         if self.has_proj:
