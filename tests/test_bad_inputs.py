@@ -570,8 +570,13 @@ try:
 except CheckpointError as e:
     print(json.dumps({"error": str(e)}))
 model = tfgpt.TFOpenAIGPTLMHeadModel.from_pretrained(sys.argv[2])
-print(json.dumps({"loaded": int(model.count_params()),
-                  "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+try:  # Linux carries the parent's peak in ru_maxrss over exec; VmHWM is this program's own
+    with open("/proc/self/status") as status:
+        peak = next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmHWM:"))
+except (OSError, StopIteration):
+    pass
+print(json.dumps({"loaded": int(model.count_params()), "max_rss_mb": peak}))
 """
 
 

@@ -218,6 +218,40 @@ def test_dropout_only_when_training():
     assert np.abs(a - c).max() > 1e-3
 
 
+@pytest.mark.parametrize("jit", [False, True])
+def test_dropout_layer_semantics(jit):
+    from tfgpt.models.layers import Dropout
+
+    layer = Dropout(0.25)
+    x = tf.ones([200, 500])
+    call = tf.function(lambda t, training: layer(t, training=training), jit_compile=True) if jit else layer
+    np.testing.assert_array_equal(call(x, training=False).numpy(), x.numpy())
+    a, b = call(x, training=True).numpy(), call(x, training=True).numpy()
+    for out in (a, b):
+        assert set(np.unique(out).tolist()) == {0.0, np.float32(1 / 0.75)}  # kept values scaled by 1/(1-rate)
+        assert abs((out == 0).mean() - 0.25) < 0.01
+    assert (a != b).any()  # a new mask per call
+    assert Dropout.from_config(layer.get_config()).rate == 0.25
+    np.testing.assert_array_equal(Dropout(0.0)(x, training=True).numpy(), x.numpy())
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_dropout_masks_follow_the_seed(jit):
+    from tfgpt.models.layers import Dropout
+
+    def first_mask(layer):
+        run = tf.function(lambda t: layer(t, training=True), jit_compile=jit)
+        return run(tf.ones([64, 300])).numpy()
+
+    np.testing.assert_array_equal(first_mask(Dropout(0.3, seed=7)), first_mask(Dropout(0.3, seed=7)))
+    assert (first_mask(Dropout(0.3, seed=7)) != first_mask(Dropout(0.3, seed=8))).any()
+    keras_mask = first_mask(keras.layers.Dropout(0.3, seed=7))
+    if jit:  # ThreeFry under XLA: another stream than Keras' Philox for the same seed
+        assert (first_mask(Dropout(0.3, seed=7)) != keras_mask).mean() > 0.1
+    else:  # Keras' own dropout
+        np.testing.assert_array_equal(first_mask(Dropout(0.3, seed=7)), keras_mask)
+
+
 def _gelu_tanh(x):
     return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x ** 3)))
 
@@ -265,6 +299,74 @@ def test_lm_loss_ignores_minus_100_and_is_token_mean():
     logp = tf.nn.log_softmax(out.logits[0, :-1]).numpy()
     expected = -np.mean([logp[0, 4], logp[2, 6], logp[3, 7]])
     np.testing.assert_allclose(out.loss.numpy(), expected, rtol=1e-5)
+
+
+def _sliced_lm_loss(labels, logits):
+    """The LM loss as written before: logits sliced to [:, :-1], TensorFlow's sparse cross-entropy."""
+    labels = tf.convert_to_tensor(labels)[:, 1:]
+    keep = tf.not_equal(labels, -100)
+    ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.where(keep, labels, 0),
+                                                        logits=tf.cast(logits, tf.float32)[:, :-1])
+    keep = tf.cast(keep, tf.float32)
+    return tf.reduce_sum(ce * keep) / tf.maximum(tf.reduce_sum(keep), 1.0)
+
+
+def _loss_and_grad(loss_fn, labels, logits, jit):
+    def run(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = loss_fn(labels, x)
+        return loss, tape.gradient(loss, x)
+
+    loss, grad = (tf.function(run, jit_compile=True) if jit else run)(tf.convert_to_tensor(logits))
+    return loss.numpy(), grad.numpy()
+
+
+def _numpy_lm_loss(labels, logits):
+    x, target = logits[:, :-1].astype(np.float64), labels[:, 1:]
+    keep = target != -100
+    logp = x - x.max(-1, keepdims=True)
+    logp -= np.log(np.exp(logp).sum(-1, keepdims=True))
+    safe = np.where(keep, target, 0)
+    loss = -np.take_along_axis(logp, safe[..., None], -1)[..., 0][keep].mean()
+    grad = np.zeros(logits.shape)
+    grad[:, :-1] = (np.exp(logp) - np.eye(logits.shape[-1])[safe]) * keep[..., None] / keep.sum()
+    return loss, grad
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_lm_loss_and_gradient_match_numpy_and_the_sliced_formula(jit):
+    from tfgpt.models.modeling import causal_lm_loss
+
+    rng = np.random.default_rng(3)
+    logits = rng.normal(scale=3.0, size=(3, 7, 50)).astype("float32")
+    labels = rng.integers(0, 50, (3, 7)).astype("int32")
+    labels[0, 2] = labels[1, 6] = labels[2, 0] = -100
+    loss, grad = _loss_and_grad(causal_lm_loss, labels, logits, jit)
+    want_loss, want_grad = _numpy_lm_loss(labels, logits)
+    np.testing.assert_allclose(loss, want_loss, rtol=1e-6)
+    np.testing.assert_allclose(grad, want_grad, atol=1e-7)
+    assert np.all(grad[:, -1] == 0) and np.all(grad[1, 5] == 0)  # no target / an ignored one
+    old_loss, old_grad = _loss_and_grad(_sliced_lm_loss, labels, logits, jit)
+    np.testing.assert_allclose(loss, old_loss, rtol=1e-6)
+    np.testing.assert_allclose(grad, old_grad, atol=1e-7)
+    none = np.full_like(labels, -100)
+    loss, grad = _loss_and_grad(causal_lm_loss, none, logits, jit)
+    assert loss == 0.0 and not grad.any()
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_lm_loss_of_half_precision_logits_is_float32(dtype):
+    from tfgpt.models.modeling import causal_lm_loss
+
+    rng = np.random.default_rng(4)
+    half = tf.cast(rng.normal(scale=3.0, size=(2, 6, 40)).astype("float32"), dtype)
+    labels = rng.integers(0, 40, (2, 6)).astype("int32")
+    loss, grad = _loss_and_grad(causal_lm_loss, labels, half, jit=True)
+    assert loss.dtype == np.float32 and grad.dtype == half.dtype.as_numpy_dtype
+    want_loss, want_grad = _numpy_lm_loss(labels, tf.cast(half, tf.float32).numpy())
+    np.testing.assert_allclose(loss, want_loss, rtol=1e-6)
+    np.testing.assert_allclose(grad.astype(np.float32), want_grad, atol=1e-3)
 
 
 def test_seqcls_pools_last_non_pad_token_with_left_and_right_padding():

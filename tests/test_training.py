@@ -137,6 +137,24 @@ def test_fit_with_xla_and_metrics(kind):
         np.testing.assert_allclose(res["accuracy"], hits / total, atol=1e-6)
 
 
+@pytest.mark.parametrize("jit", [True, False])
+def test_fit_with_dropout_is_seeded(jit):
+    def run():
+        keras.utils.set_random_seed(0)
+        model = _head_model("lm", resid_pdrop=0.1, embd_pdrop=0.1, attn_pdrop=0.1)
+        model.compile(optimizer=training.create_optimizer(3e-3), jit_compile=jit)
+        return model, model.fit(_head_data("lm"), epochs=2, verbose=0).history["loss"]
+
+    (model, losses), (_, again) = run(), run()
+    assert all(np.isfinite(losses)) and losses == again  # the same seed draws the same masks
+    steps = int(model.optimizer.iterations)
+    assert steps == 4
+    drops = [model.transformer.drop] + [d for b in model.transformer.h
+                                        for d in (b.attn.attn_dropout, b.attn.resid_dropout, b.mlp.dropout)]
+    for layer in drops:  # one mask a step from every dropout layer
+        assert int(layer.seed_generator.state.numpy()[1]) == steps
+
+
 def test_labels_inside_the_inputs_feed_the_metrics():
     model = tfgpt.TFOpenAIGPTLMHeadModel(tiny_config())
     ids = np.random.default_rng(2).integers(0, 99, (4, 8)).astype("int32")
