@@ -59,7 +59,7 @@ def sample_categorical(scores, seed):
     """
     probs = tf.nn.softmax(scores, axis=-1)  # (B, V)
     cdf = tf.cumsum(probs, axis=-1)
-    u = tf.random.stateless_uniform([tf.shape(scores)[0], 1], seed, alg="philox") * cdf[:, -1:]  # (B, 1)
+    u = tf.random.stateless_uniform([tf.shape(scores)[0], 1], seed) * cdf[:, -1:]  # (B, 1)
     allowed = probs > 0
     # the first allowed token whose CDF passes u; u rounded up to the total falls back to the last one
     hit = (cdf > u) & allowed
