@@ -584,6 +584,7 @@ def top_p_among_top_k(scores, top_p, k: int, keep: int = 1):
 
     return tf.cond(tf.reduce_all(tf.equal(finite_kept, k)), among_candidates, whole_vocabulary)
 
+
 class MinPLogitsWarper(LogitsProcessor):
     """Drop tokens whose probability is below ``min_p`` times the most likely token's."""
 
