@@ -446,6 +446,13 @@ def masked_cross_entropy(labels, logits):
     return mean_ce(logits)
 
 
+def multiple_choice_loss(mc_labels, mc_logits):
+    """The DoubleHeads model's choice loss: cross-entropy of ``mc_logits`` [B, C] against the chosen
+    candidate ``mc_labels`` [B] (-100 ignored)."""
+    return masked_cross_entropy(class_labels(mc_labels, mc_logits, "mc_labels", "choice"),
+                                tf.reshape(mc_logits, [-1, tf.shape(mc_logits)[-1]]))
+
+
 def class_labels(labels, logits, name, what):
     """Class-id labels [N] for logits [N, K] (any leading shape equal): ids in [0, K) or -100."""
     labels = validation.to_tensor(labels, name)
@@ -1218,8 +1225,7 @@ class TFOpenAIGPTDoubleHeadsModel(TFOpenAIGPTPreTrainedModel):
         loss = causal_lm_loss(labels, logits) if labels is not None else None
         mc_loss = None
         if mc_labels is not None:
-            mc_loss = masked_cross_entropy(class_labels(mc_labels, mc_logits, "mc_labels", "choice"),
-                                           tf.reshape(mc_logits, [-1, tf.shape(mc_logits)[-1]]))
+            mc_loss = multiple_choice_loss(mc_labels, mc_logits)
         out = TFOpenAIGPTDoubleHeadsModelOutput(loss=loss, mc_loss=mc_loss, logits=logits,
                                                 mc_logits=mc_logits, hidden_states=t.hidden_states,
                                                 attentions=t.attentions, cache=t.cache)
@@ -1245,19 +1251,14 @@ class TFOpenAIGPTDoubleHeadsModel(TFOpenAIGPTPreTrainedModel):
         if isinstance(labels, Mapping):
             total = None
             if labels.get("mc_labels") is not None:
-                mc_logits = outputs["mc_logits"]
-                total = masked_cross_entropy(
-                    class_labels(labels["mc_labels"], mc_logits, "mc_labels", "choice"),
-                    tf.reshape(mc_logits, [-1, tf.shape(mc_logits)[-1]]))
+                total = multiple_choice_loss(labels["mc_labels"], outputs["mc_logits"])
             if labels.get("labels") is not None:
                 lm = causal_lm_loss(labels["labels"], outputs["logits"])
                 total = lm if total is None else total + self.lm_coef * lm
             if total is None:
                 raise ValueError("label dict needs 'mc_labels' and/or 'labels'")
             return total
-        mc_logits = outputs["mc_logits"]
-        return masked_cross_entropy(class_labels(labels, mc_logits, "mc_labels", "choice"),
-                                    tf.reshape(mc_logits, [-1, tf.shape(mc_logits)[-1]]))
+        return multiple_choice_loss(labels, outputs["mc_logits"])
 
     def generate(self, input_ids=None, **kwargs):
         """Generate with the LM head (see tfgpt.generation)."""
